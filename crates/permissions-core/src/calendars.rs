@@ -1,0 +1,297 @@
+//! Step 3: list the user's calendars, to choose which to elevate.
+//!
+//! ```
+//! use permissions_core::{CalendarList, CalendarPermissionLevel};
+//! let list = CalendarList::parse(br#"{"calendars":[{"provider_name":"google","profile_id":"pro_1",
+//!     "profile_name":"me@example.com","calendar_id":"cal_1","calendar_name":"Home",
+//!     "calendar_readonly":false,"calendar_deleted":false,"permission_level":"sandbox"}]}"#).unwrap();
+//! assert_eq!(list.calendars[0].permission_level, Some(CalendarPermissionLevel::Sandbox));
+//! assert_eq!(list.needing_elevation().count(), 1);
+//! ```
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{BuildError, DecodeError, ResponseError};
+use crate::transport::{
+    Endpoint, HttpRequest, HttpResponse, RequestContext, bearer, request_builder, success_body,
+};
+
+macro_rules! open_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)*
+            /// A value this version does not know, kept as sent.
+            Other(String),
+        }
+
+        impl $name {
+            /// Reads a value as Cronofy sends it.
+            pub fn parse(value: &str) -> Self {
+                match value {
+                    $($text => Self::$variant,)*
+                    other => Self::Other(other.to_owned()),
+                }
+            }
+
+            /// The value as Cronofy spells it.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $text,)*
+                    Self::Other(s) => s,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Visitor;
+                impl serde::de::Visitor<'_> for Visitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a string")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
+                        Ok($name::parse(v))
+                    }
+                }
+                deserializer.deserialize_str(Visitor)
+            }
+        }
+    };
+}
+
+open_enum!(
+    /// A calendar's access level, as `GET /v1/calendars` reports it.
+    CalendarPermissionLevel {
+        /// The level before Extended Permissions are granted.
+        Sandbox = "sandbox",
+        /// Full access, after the user accepted (or at once, for Enterprise Connect).
+        Unrestricted = "unrestricted",
+    }
+);
+
+open_enum!(
+    /// The calendar provider. Cronofy says this list "will be expanded over time and therefore
+    /// consumers should support any value".
+    ProviderName {
+        /// Apple iCloud.
+        Apple = "apple",
+        /// Cronofy's own application calendars.
+        Cronofy = "cronofy",
+        /// Microsoft Exchange.
+        Exchange = "exchange",
+        /// Google.
+        Google = "google",
+        /// Outlook.com / Microsoft 365 personal.
+        LiveConnect = "live_connect",
+    }
+);
+
+/// One calendar, with Cronofy's field names. Fields that older answers lack are optional.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Calendar {
+    /// The provider.
+    pub provider_name: ProviderName,
+    /// The profile (account at the provider) the calendar belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_id: Option<String>,
+    /// The profile's name, often an email address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_name: Option<String>,
+    /// The calendar's id, as used in a permissions request.
+    pub calendar_id: String,
+    /// The calendar's name.
+    pub calendar_name: String,
+    /// Whether the calendar is read-only.
+    #[serde(default)]
+    pub calendar_readonly: bool,
+    /// Whether the calendar was deleted at the provider.
+    #[serde(default)]
+    pub calendar_deleted: bool,
+    /// Whether it is the profile's primary calendar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar_primary: Option<bool>,
+    /// Whether the provider's conferencing can be added to events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar_integrated_conferencing_available: Option<bool>,
+    /// Whether events can carry attachments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar_attachments_available: Option<bool>,
+    /// The access level (`sandbox` until elevated). Unknown values are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission_level: Option<CalendarPermissionLevel>,
+}
+
+impl Calendar {
+    /// Whether a permissions request for this calendar makes sense: it is not deleted and not
+    /// already `unrestricted`. A calendar with no reported level counts as needing it.
+    pub fn needs_elevation(&self) -> bool {
+        !self.calendar_deleted
+            && self.permission_level != Some(CalendarPermissionLevel::Unrestricted)
+    }
+}
+
+/// The answer of `GET /v1/calendars`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub struct CalendarList {
+    /// The account id (`acc_…`); older answers lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// The calendars.
+    pub calendars: Vec<Calendar>,
+}
+
+impl CalendarList {
+    /// Reads the body of a successful answer.
+    pub fn parse(body: &[u8]) -> Result<Self, DecodeError> {
+        serde_json::from_slice(body).map_err(|e| DecodeError::from_json("calendar list", &e, true))
+    }
+
+    /// The calendars still to elevate: neither deleted nor `unrestricted`.
+    pub fn needing_elevation(&self) -> impl Iterator<Item = &Calendar> {
+        self.calendars.iter().filter(|c| c.needs_elevation())
+    }
+
+    /// The calendar with this id.
+    pub fn get(&self, calendar_id: &str) -> Option<&Calendar> {
+        self.calendars.iter().find(|c| c.calendar_id == calendar_id)
+    }
+}
+
+/// `GET /v1/calendars`, with the user's access token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListCalendars;
+
+impl Endpoint for ListCalendars {
+    type Output = CalendarList;
+
+    fn name(&self) -> &'static str {
+        "list_calendars"
+    }
+
+    fn to_request(&self, ctx: &RequestContext<'_>) -> Result<HttpRequest, BuildError> {
+        let token = ctx.access_token.ok_or(BuildError::MissingAccessToken)?;
+        Ok(
+            request_builder(http::Method::GET, &ctx.api.join("v1/calendars"), ctx)
+                .header(http::header::AUTHORIZATION, bearer(token)?)
+                .body(Vec::new())
+                .expect("validated parts always make a request"),
+        )
+    }
+
+    fn parse_response(&self, response: HttpResponse) -> Result<CalendarList, ResponseError> {
+        let body = success_body(response, false)?;
+        Ok(CalendarList::parse(&body)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data_center::DataCenter;
+    use crate::secret::AccessToken;
+
+    #[test]
+    fn docs_fixture_parses_every_field() {
+        let list = CalendarList::parse(include_bytes!(
+            "../tests/fixtures/list_calendars_response.docs.json"
+        ))
+        .unwrap();
+        assert_eq!(list.sub.as_deref(), Some("acc_5700a00eb0ccd07000000000"));
+        assert_eq!(list.calendars.len(), 3);
+        let home = &list.calendars[0];
+        assert_eq!(home.provider_name, ProviderName::Google);
+        assert_eq!(home.profile_id.as_deref(), Some("pro_n23kjnwrw2"));
+        assert_eq!(home.calendar_id, "cal_n23kjnwrw2_jsdfjksn234");
+        assert_eq!(home.calendar_primary, Some(true));
+        assert_eq!(home.calendar_integrated_conferencing_available, Some(true));
+        assert_eq!(home.calendar_attachments_available, Some(false));
+        assert_eq!(
+            home.permission_level,
+            Some(CalendarPermissionLevel::Sandbox)
+        );
+        assert_eq!(list.calendars[2].provider_name, ProviderName::Apple);
+        // "Work" is deleted, so only two need elevation.
+        let ids: Vec<_> = list
+            .needing_elevation()
+            .map(|c| c.calendar_id.as_str())
+            .collect();
+        assert_eq!(
+            ids,
+            ["cal_n23kjnwrw2_jsdfjksn234", "cal_fe145c37de_3nkj23wejk1"]
+        );
+    }
+
+    #[test]
+    fn sdk_fixtures_without_optional_fields_parse() {
+        for body in [
+            &include_bytes!("../tests/fixtures/sdk/ruby__list_calendars__response.json")[..],
+            include_bytes!("../tests/fixtures/sdk/csharp__list_calendars__response.json"),
+            include_bytes!("../tests/fixtures/sdk/pycronofy__list_calendars__response.json"),
+        ] {
+            let list = CalendarList::parse(body).unwrap();
+            assert!(!list.calendars.is_empty());
+        }
+    }
+
+    #[test]
+    fn unknown_values_are_kept_and_round_trip() {
+        let body = br#"{"calendars":[{"provider_name":"zoho","calendar_id":"cal_x","calendar_name":"X","permission_level":"superuser","new_field":1}]}"#;
+        let list = CalendarList::parse(body).unwrap();
+        let c = &list.calendars[0];
+        assert_eq!(c.provider_name, ProviderName::Other("zoho".into()));
+        assert_eq!(
+            c.permission_level,
+            Some(CalendarPermissionLevel::Other("superuser".into()))
+        );
+        assert!(c.needs_elevation());
+        let again: CalendarList =
+            serde_json::from_slice(&serde_json::to_vec(&list).unwrap()).unwrap();
+        assert_eq!(again, list);
+    }
+
+    #[test]
+    fn request_and_errors() {
+        let hosts = DataCenter::De.hosts();
+        let token = AccessToken::new("t");
+        let req = ListCalendars
+            .to_request(&RequestContext::new(hosts.api()).with_access_token(&token))
+            .unwrap();
+        assert_eq!(req.method(), http::Method::GET);
+        assert_eq!(req.uri(), "https://api-de.cronofy.com/v1/calendars");
+        assert!(req.body().is_empty());
+        let response = http::Response::builder()
+            .status(401)
+            .body(Vec::new())
+            .unwrap();
+        assert_eq!(
+            ListCalendars.parse_response(response),
+            Err(ResponseError::Api(crate::ApiError::Unauthorized))
+        );
+        let response = http::Response::builder()
+            .status(200)
+            .body(b"{\"calendars\":7}".to_vec())
+            .unwrap();
+        assert!(matches!(
+            ListCalendars.parse_response(response),
+            Err(ResponseError::Decode(_))
+        ));
+    }
+}

@@ -1,0 +1,560 @@
+//! Errors: what was wrong with the input (nothing sent), what Cronofy answered, and what could
+//! not be read.
+//!
+//! No error holds a secret or a whole response body. Error bodies of endpoints whose bodies
+//! may carry secrets (the token endpoint) are never kept at all; for other endpoints at most a
+//! short, cleaned snippet of an unexpected body is kept, to help a person see what happened.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use http::StatusCode;
+use serde::Deserialize;
+
+use crate::retry::RetryAfter;
+
+/// How many characters of an unexpected, non-secret error body are kept.
+pub const SNIPPET_LEN: usize = 200;
+
+/// Input that cannot become a request. Nothing was sent.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `permissions` is empty: at least one calendar is needed.
+    #[error("permissions: at least one calendar id is required")]
+    NoCalendars,
+    /// One calendar id is invalid.
+    #[error("permissions[{index}].calendar_id: {problem}")]
+    CalendarId {
+        /// Position in the list as given (0-based).
+        index: usize,
+        /// What is wrong with it.
+        problem: CalendarIdProblem,
+    },
+    /// `redirect_uri` was not given.
+    #[error("redirect_uri: required")]
+    MissingRedirectUri,
+    /// `redirect_uri` is invalid.
+    #[error("redirect_uri: {0}")]
+    RedirectUri(UriProblem),
+    /// A state value is empty or too long.
+    #[error("state: {0}")]
+    State(StateProblem),
+    /// An endpoint that needs an access token was given none.
+    #[error("access token: required for this request")]
+    MissingAccessToken,
+    /// A required text field is empty.
+    #[error("{field}: must not be empty")]
+    Empty {
+        /// The field, in Cronofy's spelling.
+        field: &'static str,
+    },
+    /// A text field holds a control character.
+    #[error("{field}: must not contain control characters")]
+    ControlCharacter {
+        /// The field, in Cronofy's spelling.
+        field: &'static str,
+    },
+}
+
+/// What is wrong with a calendar id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CalendarIdProblem {
+    /// The id is empty.
+    #[error("must not be empty")]
+    Empty,
+    /// The id contains white space.
+    #[error("must not contain white space")]
+    Whitespace,
+    /// The id contains a control character.
+    #[error("must not contain control characters")]
+    ControlCharacter,
+    /// The id is longer than [`crate::permissions::MAX_CALENDAR_ID_LEN`] bytes.
+    #[error("must be at most 256 bytes long")]
+    TooLong,
+}
+
+/// What is wrong with a URI that must be an absolute `http`/`https` URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UriProblem {
+    /// Not an absolute URL.
+    #[error("not an absolute URL")]
+    NotAUrl,
+    /// Neither `http` nor `https`.
+    #[error("must use http or https")]
+    Scheme,
+    /// No host.
+    #[error("must have a host")]
+    NoHost,
+    /// Has a `#fragment`.
+    #[error("must not have a fragment")]
+    Fragment,
+    /// Has a user name or password.
+    #[error("must not carry a user name or password")]
+    UserInfo,
+    /// Contains white space or a control character (which URL parsers silently drop).
+    #[error("must not contain white space or control characters")]
+    InvalidCharacter,
+}
+
+/// What is wrong with a state value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateProblem {
+    /// Empty.
+    #[error("must not be empty")]
+    Empty,
+    /// Longer than 512 bytes.
+    #[error("must be at most 512 bytes long")]
+    TooLong,
+}
+
+/// One entry of a 422 answer: `{"key": "errors.required", "description": "required"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct FieldError {
+    /// For programs, e.g. `errors.required`.
+    pub key: String,
+    /// For people, e.g. `required`.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// The `errors` object of a 422 answer: field name to its errors, in field-name order.
+pub type FieldErrors = BTreeMap<String, Vec<FieldError>>;
+
+/// An OAuth error code from the token endpoints (RFC 6749 §5.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OAuthErrorCode {
+    /// The code or refresh token is unknown, used or expired, or `redirect_uri` did not match.
+    InvalidGrant,
+    /// The client id or secret was not recognized.
+    InvalidClient,
+    /// A parameter is missing or malformed.
+    InvalidRequest,
+    /// The client may not use this grant.
+    UnauthorizedClient,
+    /// The grant type is not supported.
+    UnsupportedGrantType,
+    /// The scope is invalid.
+    InvalidScope,
+    /// Any other code, kept as sent (at most 64 characters).
+    Other(String),
+}
+
+impl OAuthErrorCode {
+    /// Reads a code as Cronofy sends it.
+    pub fn parse(code: &str) -> Self {
+        match code {
+            "invalid_grant" => Self::InvalidGrant,
+            "invalid_client" => Self::InvalidClient,
+            "invalid_request" => Self::InvalidRequest,
+            "unauthorized_client" => Self::UnauthorizedClient,
+            "unsupported_grant_type" => Self::UnsupportedGrantType,
+            "invalid_scope" => Self::InvalidScope,
+            other => Self::Other(clean_snippet(other, 64)),
+        }
+    }
+
+    /// The code as Cronofy spells it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::InvalidGrant => "invalid_grant",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidRequest => "invalid_request",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for OAuthErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A non-success answer from Cronofy, by status family.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// 400 from a token endpoint: an OAuth error such as `invalid_grant`.
+    #[error("bad request (400): {code}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    BadRequest {
+        /// The OAuth error code (`unknown` when the body had none).
+        code: OAuthErrorCode,
+        /// `error_description`, if sent (at most 200 characters).
+        description: Option<String>,
+    },
+    /// 401: the credentials were not recognized. Refresh the access token and retry.
+    #[error(
+        "unauthorized (401): the credentials were not recognized; refresh the access token and retry"
+    )]
+    Unauthorized,
+    /// 402: the plan does not include this feature (Extended Permissions needs Starter or above).
+    #[error("payment required (402): your Cronofy plan does not include this feature")]
+    PaymentRequired,
+    /// 403: the credentials lack a scope; ask the user to authorize again with it.
+    #[error("forbidden (403): the credentials do not grant the required scope")]
+    Forbidden,
+    /// 404: the resource, such as a calendar, was not found.
+    #[error("not found (404)")]
+    NotFound,
+    /// 422: the request was invalid; the field errors say why.
+    #[error("unprocessable (422): {}", DisplayFields(errors))]
+    Unprocessable {
+        /// Field name to its errors.
+        errors: FieldErrors,
+    },
+    /// 423: Cronofy has no active credentials for the underlying calendar provider.
+    #[error(
+        "locked (423): Cronofy has no active credentials for the calendar provider; the user must relink"
+    )]
+    Locked,
+    /// 429: too many requests.
+    #[error("rate limited (429){}", retry_after.map(|r| format!(", retry after {r}")).unwrap_or_default())]
+    RateLimited {
+        /// `Retry-After`, when sent and readable.
+        retry_after: Option<RetryAfter>,
+    },
+    /// 5xx: Cronofy or something in front of it failed.
+    #[error("server error ({status}){}", Snippet(snippet))]
+    Server {
+        /// The status.
+        status: StatusCode,
+        /// The start of the body, when the endpoint's bodies hold no secret.
+        snippet: Option<String>,
+    },
+    /// Any other status (including 3xx: redirects are never followed with a token).
+    #[error("unexpected status {status}{}", Snippet(snippet))]
+    UnexpectedStatus {
+        /// The status.
+        status: StatusCode,
+        /// The start of the body, when the endpoint's bodies hold no secret.
+        snippet: Option<String>,
+    },
+}
+
+struct DisplayFields<'a>(&'a FieldErrors);
+
+impl fmt::Display for DisplayFields<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("no field errors given");
+        }
+        for (i, (field, errors)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{field}: ")?;
+            for (j, e) in errors.iter().enumerate() {
+                if j > 0 {
+                    f.write_str(", ")?;
+                }
+                if e.description.is_empty() {
+                    write!(f, "{}", e.key)?;
+                } else {
+                    write!(f, "{} ({})", e.description, e.key)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Snippet<'a>(&'a Option<String>);
+
+impl fmt::Display for Snippet<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(s) if !s.is_empty() => write!(f, ": {s}"),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl ApiError {
+    /// The HTTP status this error came with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::PaymentRequired => StatusCode::PAYMENT_REQUIRED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Locked => StatusCode::LOCKED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Server { status, .. } | Self::UnexpectedStatus { status, .. } => *status,
+        }
+    }
+
+    /// A stable, machine-readable name for the kind: `bad_request`, `unauthorized`,
+    /// `payment_required`, `forbidden`, `not_found`, `unprocessable`, `locked`, `rate_limited`,
+    /// `server` or `unexpected_status`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::BadRequest { .. } => "bad_request",
+            Self::Unauthorized => "unauthorized",
+            Self::PaymentRequired => "payment_required",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Unprocessable { .. } => "unprocessable",
+            Self::Locked => "locked",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Server { .. } => "server",
+            Self::UnexpectedStatus { .. } => "unexpected_status",
+        }
+    }
+
+    /// Reads a non-2xx answer. `body_may_hold_secret` is true for endpoints whose bodies can
+    /// carry a secret (the token endpoint): their bodies are never kept, not even a snippet.
+    pub fn from_response(
+        status: StatusCode,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        body_may_hold_secret: bool,
+    ) -> Self {
+        let snippet = || {
+            if body_may_hold_secret || body.is_empty() {
+                None
+            } else {
+                Some(clean_snippet(&String::from_utf8_lossy(body), SNIPPET_LEN))
+            }
+        };
+        match status.as_u16() {
+            400 => {
+                #[derive(Deserialize)]
+                struct OAuthError {
+                    error: Option<String>,
+                    error_description: Option<String>,
+                }
+                let parsed = serde_json::from_slice::<OAuthError>(body).ok();
+                let code = parsed
+                    .as_ref()
+                    .and_then(|p| p.error.as_deref())
+                    .map(OAuthErrorCode::parse)
+                    .unwrap_or_else(|| OAuthErrorCode::Other("unknown".to_owned()));
+                let description = parsed
+                    .and_then(|p| p.error_description)
+                    .map(|d| clean_snippet(&d, SNIPPET_LEN));
+                Self::BadRequest { code, description }
+            }
+            401 => Self::Unauthorized,
+            402 => Self::PaymentRequired,
+            403 => Self::Forbidden,
+            404 => Self::NotFound,
+            422 => {
+                #[derive(Deserialize)]
+                struct Unprocessable {
+                    #[serde(default)]
+                    errors: FieldErrors,
+                }
+                // Like Cronofy's Ruby SDK: a missing or unreadable body gives no field errors,
+                // never a failure to report the 422 itself.
+                let errors = serde_json::from_slice::<Unprocessable>(body)
+                    .map(|u| u.errors)
+                    .unwrap_or_default();
+                Self::Unprocessable { errors }
+            }
+            423 => Self::Locked,
+            429 => Self::RateLimited {
+                retry_after: RetryAfter::from_headers(headers),
+            },
+            500..=599 => Self::Server {
+                status,
+                snippet: snippet(),
+            },
+            _ => Self::UnexpectedStatus {
+                status,
+                snippet: snippet(),
+            },
+        }
+    }
+}
+
+/// A 2xx answer whose body could not be read as what was expected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("could not decode the {context}: {kind}{}", detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+pub struct DecodeError {
+    /// What was being read, e.g. `permissions response`.
+    pub context: &'static str,
+    /// What went wrong.
+    pub kind: DecodeErrorKind,
+    /// More detail, only for endpoints whose bodies hold no secret (never a value from a
+    /// token response).
+    pub detail: Option<String>,
+}
+
+/// What kind of decoding failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeErrorKind {
+    /// The body is not JSON.
+    #[error("body is not valid JSON")]
+    Syntax,
+    /// The body ended early (or was empty).
+    #[error("body ended unexpectedly")]
+    Eof,
+    /// JSON, but not of the expected shape.
+    #[error("JSON does not have the expected shape")]
+    Shape,
+    /// A URL in the body is not an absolute http(s) URL.
+    #[error("URL in the body is not an absolute http(s) URL")]
+    InvalidUrl,
+}
+
+impl DecodeError {
+    pub(crate) fn new(context: &'static str, kind: DecodeErrorKind) -> Self {
+        Self {
+            context,
+            kind,
+            detail: None,
+        }
+    }
+
+    /// Classifies a serde_json error. Its message is kept only when `keep_detail` is true,
+    /// because serde's messages can quote values from the body.
+    pub(crate) fn from_json(
+        context: &'static str,
+        err: &serde_json::Error,
+        keep_detail: bool,
+    ) -> Self {
+        use serde_json::error::Category;
+        let kind = match err.classify() {
+            Category::Eof => DecodeErrorKind::Eof,
+            Category::Syntax | Category::Io => DecodeErrorKind::Syntax,
+            Category::Data => DecodeErrorKind::Shape,
+        };
+        let detail = if keep_detail {
+            Some(clean_snippet(&err.to_string(), SNIPPET_LEN))
+        } else {
+            Some(format!("line {} column {}", err.line(), err.column()))
+        };
+        Self {
+            context,
+            kind,
+            detail,
+        }
+    }
+}
+
+/// Why a response could not become the endpoint's output.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResponseError {
+    /// Cronofy answered with an error status.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// Cronofy answered with success, but the body could not be read.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+/// Keeps at most `max` characters, with control characters replaced by spaces, and marks a cut
+/// with `…`.
+pub(crate) fn clean_snippet(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .trim()
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.trim().chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(status: u16, body: &str) -> ApiError {
+        ApiError::from_response(
+            StatusCode::from_u16(status).unwrap(),
+            &http::HeaderMap::new(),
+            body.as_bytes(),
+            false,
+        )
+    }
+
+    #[test]
+    fn statuses_map_to_kinds() {
+        let cases = [
+            (400, "bad_request"),
+            (401, "unauthorized"),
+            (402, "payment_required"),
+            (403, "forbidden"),
+            (404, "not_found"),
+            (422, "unprocessable"),
+            (423, "locked"),
+            (429, "rate_limited"),
+            (500, "server"),
+            (502, "server"),
+            (503, "server"),
+            (504, "server"),
+            (410, "unexpected_status"),
+            (302, "unexpected_status"),
+            (418, "unexpected_status"),
+        ];
+        for (status, kind) in cases {
+            let err = from(status, "");
+            assert_eq!(err.kind(), kind, "{status}");
+            assert_eq!(err.status().as_u16(), status);
+        }
+    }
+
+    #[test]
+    fn unprocessable_lists_fields() {
+        let err = from(
+            422,
+            include_str!("../tests/fixtures/error_422.ruby-sdk.json"),
+        );
+        let ApiError::Unprocessable { errors } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(errors["event_id"][0].key, "errors.required");
+        assert_eq!(
+            err.to_string(),
+            "unprocessable (422): event_id: required (errors.required)"
+        );
+        // A 422 without a readable body is still a 422.
+        assert_eq!(
+            from(422, "<html>"),
+            ApiError::Unprocessable {
+                errors: FieldErrors::new()
+            }
+        );
+    }
+
+    #[test]
+    fn oauth_error_codes() {
+        assert_eq!(
+            from(400, r#"{"error":"invalid_grant"}"#),
+            ApiError::BadRequest {
+                code: OAuthErrorCode::InvalidGrant,
+                description: None
+            }
+        );
+        assert_eq!(from(400, "").to_string(), "bad request (400): unknown");
+    }
+
+    #[test]
+    fn snippets_are_short_and_never_kept_for_secret_bodies() {
+        let long = "x".repeat(10_000);
+        let err = from(500, &long);
+        assert!(err.to_string().chars().count() < SNIPPET_LEN + 60, "{err}");
+        let secret = ApiError::from_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &http::HeaderMap::new(),
+            b"access_token=abc",
+            true,
+        );
+        assert!(!format!("{secret} {secret:?}").contains("abc"));
+    }
+}

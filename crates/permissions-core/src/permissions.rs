@@ -1,0 +1,575 @@
+//! Steps 4 and 5: ask for unrestricted access to chosen calendars, and read Cronofy's answer.
+//!
+//! ```
+//! use permissions_core::{PermissionsRequest, PermissionsOutcome};
+//! let request = PermissionsRequest::builder()
+//!     .calendar("cal_n23kjnwrw2_jsdfjksn234")
+//!     .redirect_uri("https://app.example.com/permission")
+//!     .state("opaque-csrf-value")
+//!     .build()
+//!     .unwrap();
+//! assert_eq!(
+//!     request.body(),
+//!     br#"{"permissions":[{"calendar_id":"cal_n23kjnwrw2_jsdfjksn234","permission_level":"unrestricted"}],"redirect_uri":"https://app.example.com/permission?state=opaque-csrf-value"}"#
+//! );
+//! let outcome = PermissionsRequest::parse_outcome(
+//!     br#"{"permissions_request":{"url":"https://app.cronofy.com/permissions/abc"}}"#,
+//! ).unwrap();
+//! assert!(matches!(outcome, PermissionsOutcome::Redirect { .. }));
+//! ```
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::callback::{self, CallbackError, CallbackOutcome};
+use crate::error::{
+    BuildError, CalendarIdProblem, DecodeError, DecodeErrorKind, ResponseError, StateProblem,
+    UriProblem,
+};
+use crate::transport::{
+    Endpoint, HttpRequest, HttpResponse, RequestContext, bearer, request_builder, success_body,
+    with_json_body,
+};
+
+/// The longest calendar id accepted, in bytes. Cronofy's ids are about 30 bytes; the cap keeps
+/// a hostile or broken input from building a huge request.
+pub const MAX_CALENDAR_ID_LEN: usize = 256;
+
+/// The longest state value accepted, in bytes.
+pub const MAX_STATE_LEN: usize = 512;
+
+/// A calendar id: non-empty, no white space or control characters, at most 256 bytes.
+///
+/// Cronofy's ids look like `cal_{profile}_{suffix}`; that shape is not enforced, because it is
+/// not documented as a rule.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct CalendarId(String);
+
+impl CalendarId {
+    /// Validates an id.
+    pub fn new(id: impl Into<String>) -> Result<Self, CalendarIdProblem> {
+        let id = id.into();
+        if id.is_empty() {
+            return Err(CalendarIdProblem::Empty);
+        }
+        if id.len() > MAX_CALENDAR_ID_LEN {
+            return Err(CalendarIdProblem::TooLong);
+        }
+        if id.chars().any(char::is_control) {
+            return Err(CalendarIdProblem::ControlCharacter);
+        }
+        if id.chars().any(char::is_whitespace) {
+            return Err(CalendarIdProblem::Whitespace);
+        }
+        Ok(Self(id))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CalendarId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The access level to ask for. Cronofy documents `unrestricted` as the only value and says
+/// more may be added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PermissionLevel {
+    /// Full access to the calendar, including editing events created outside the application.
+    #[default]
+    Unrestricted,
+}
+
+impl PermissionLevel {
+    /// The level as Cronofy spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unrestricted => "unrestricted",
+        }
+    }
+}
+
+/// One entry of the `permissions` array.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CalendarPermission {
+    /// The calendar.
+    pub calendar_id: CalendarId,
+    /// The level asked for.
+    pub permission_level: PermissionLevel,
+}
+
+/// A validated `POST /v1/permissions` request. Build it with [`PermissionsRequest::builder`].
+///
+/// It is also an [`Endpoint`]: a transport sends it with the user's access token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PermissionsRequest {
+    permissions: Vec<CalendarPermission>,
+    /// The URI as sent: the given one, with `state` added when asked for.
+    redirect_uri: Url,
+    state: Option<String>,
+}
+
+impl PermissionsRequest {
+    /// Starts a request.
+    pub fn builder() -> PermissionsRequestBuilder {
+        PermissionsRequestBuilder::default()
+    }
+
+    /// The calendars asked for, duplicates removed, in the order first given.
+    pub fn permissions(&self) -> &[CalendarPermission] {
+        &self.permissions
+    }
+
+    /// The `redirect_uri` exactly as sent (with the state parameter, if any).
+    pub fn redirect_uri(&self) -> &Url {
+        &self.redirect_uri
+    }
+
+    /// The state value carried in `redirect_uri`, if any.
+    pub fn state(&self) -> Option<&str> {
+        self.state.as_deref()
+    }
+
+    /// The JSON body: compact, keys in the documented order.
+    pub fn body(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            permissions: &'a [CalendarPermission],
+            redirect_uri: &'a str,
+        }
+        serde_json::to_vec(&Body {
+            permissions: &self.permissions,
+            redirect_uri: self.redirect_uri.as_str(),
+        })
+        .expect("strings always serialize")
+    }
+
+    /// Reads the body of a successful answer.
+    pub fn parse_outcome(body: &[u8]) -> Result<PermissionsOutcome, DecodeError> {
+        const CONTEXT: &str = "permissions response";
+        #[derive(Deserialize)]
+        struct Envelope {
+            permissions_request: Inner,
+        }
+        #[derive(Deserialize)]
+        struct Inner {
+            url: Option<String>,
+            accepted: Option<bool>,
+        }
+        let envelope: Envelope =
+            serde_json::from_slice(body).map_err(|e| DecodeError::from_json(CONTEXT, &e, true))?;
+        let inner = envelope.permissions_request;
+        match (inner.url, inner.accepted) {
+            (Some(url), _) => {
+                let url = parse_web_url(&url)
+                    .map_err(|_| DecodeError::new(CONTEXT, DecodeErrorKind::InvalidUrl))?;
+                Ok(PermissionsOutcome::Redirect { url })
+            }
+            (None, Some(true)) => Ok(PermissionsOutcome::Granted),
+            _ => Err(DecodeError {
+                context: CONTEXT,
+                kind: DecodeErrorKind::Shape,
+                detail: Some("permissions_request has neither url nor accepted: true".into()),
+            }),
+        }
+    }
+
+    /// Step 6: reads the URL the user came back on, checking it against this request's
+    /// `redirect_uri` and state. See [`crate::callback::parse_permissions_callback`].
+    pub fn parse_callback(&self, returned_url: &str) -> Result<CallbackOutcome, CallbackError> {
+        callback::parse_permissions_callback(returned_url, &self.redirect_uri, self.state())
+    }
+}
+
+impl Endpoint for PermissionsRequest {
+    type Output = PermissionsOutcome;
+
+    fn name(&self) -> &'static str {
+        "request_permissions"
+    }
+
+    fn to_request(&self, ctx: &RequestContext<'_>) -> Result<HttpRequest, BuildError> {
+        let token = ctx.access_token.ok_or(BuildError::MissingAccessToken)?;
+        let builder = request_builder(http::Method::POST, &ctx.api.join("v1/permissions"), ctx)
+            .header(http::header::AUTHORIZATION, bearer(token)?);
+        Ok(with_json_body(builder, self.body()))
+    }
+
+    fn parse_response(&self, response: HttpResponse) -> Result<PermissionsOutcome, ResponseError> {
+        let body = success_body(response, false)?;
+        Ok(Self::parse_outcome(&body)?)
+    }
+}
+
+/// Cronofy's answer to a permissions request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PermissionsOutcome {
+    /// Send the user to this URL to accept or reject (an absolute http(s) URL).
+    Redirect {
+        /// Where to send the user.
+        url: Url,
+    },
+    /// Granted with no user step (an Enterprise Connect account).
+    Granted,
+}
+
+/// Collects a [`PermissionsRequest`]'s parts; [`build`](Self::build) validates them all.
+#[derive(Clone, Debug, Default)]
+pub struct PermissionsRequestBuilder {
+    calendars: Vec<(String, PermissionLevel)>,
+    redirect_uri: Option<String>,
+    state: Option<String>,
+}
+
+impl PermissionsRequestBuilder {
+    /// Adds a calendar at the `unrestricted` level.
+    pub fn calendar(mut self, calendar_id: impl Into<String>) -> Self {
+        self.calendars
+            .push((calendar_id.into(), PermissionLevel::Unrestricted));
+        self
+    }
+
+    /// Adds a calendar at the given level.
+    pub fn calendar_with_level(
+        mut self,
+        calendar_id: impl Into<String>,
+        level: PermissionLevel,
+    ) -> Self {
+        self.calendars.push((calendar_id.into(), level));
+        self
+    }
+
+    /// Adds several calendars at the `unrestricted` level.
+    pub fn calendars<I, S>(mut self, calendar_ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.calendars.extend(
+            calendar_ids
+                .into_iter()
+                .map(|id| (id.into(), PermissionLevel::Unrestricted)),
+        );
+        self
+    }
+
+    /// Sets where the user comes back to. Required.
+    pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.redirect_uri = Some(uri.into());
+        self
+    }
+
+    /// Adds an app-chosen state value as the `state` query parameter of `redirect_uri`, so that
+    /// the callback can be tied to this request (CSRF protection). Use an unguessable value.
+    pub fn state(mut self, state: impl Into<String>) -> Self {
+        self.state = Some(state.into());
+        self
+    }
+
+    /// Validates everything. An invalid request is an error naming the field; nothing is built.
+    pub fn build(self) -> Result<PermissionsRequest, BuildError> {
+        if self.calendars.is_empty() {
+            return Err(BuildError::NoCalendars);
+        }
+        let mut permissions: Vec<CalendarPermission> = Vec::with_capacity(self.calendars.len());
+        for (index, (id, level)) in self.calendars.into_iter().enumerate() {
+            let calendar_id =
+                CalendarId::new(id).map_err(|problem| BuildError::CalendarId { index, problem })?;
+            // Lists are short: a linear scan beats hashing and keeps the first-given order.
+            if !permissions.iter().any(|p| p.calendar_id == calendar_id) {
+                permissions.push(CalendarPermission {
+                    calendar_id,
+                    permission_level: level,
+                });
+            }
+        }
+        let raw = self.redirect_uri.ok_or(BuildError::MissingRedirectUri)?;
+        let mut redirect_uri = parse_redirect_uri(&raw).map_err(BuildError::RedirectUri)?;
+        if let Some(state) = &self.state {
+            validate_state(state).map_err(BuildError::State)?;
+            redirect_uri.query_pairs_mut().append_pair("state", state);
+        }
+        Ok(PermissionsRequest {
+            permissions,
+            redirect_uri,
+            state: self.state,
+        })
+    }
+}
+
+/// Validates a state value: non-empty, at most [`MAX_STATE_LEN`] bytes.
+pub(crate) fn validate_state(state: &str) -> Result<(), StateProblem> {
+    if state.is_empty() {
+        Err(StateProblem::Empty)
+    } else if state.len() > MAX_STATE_LEN {
+        Err(StateProblem::TooLong)
+    } else {
+        Ok(())
+    }
+}
+
+/// Parses a URI that the user's browser will be sent to: absolute `http`/`https` with a host, no
+/// fragment, no user-info, and no white space or control characters (which URL parsers silently
+/// drop: nothing is guessed).
+pub fn parse_redirect_uri(raw: &str) -> Result<Url, UriProblem> {
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(UriProblem::InvalidCharacter);
+    }
+    let url = parse_web_url(raw)?;
+    if url.fragment().is_some() {
+        return Err(UriProblem::Fragment);
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(UriProblem::UserInfo);
+    }
+    Ok(url)
+}
+
+/// An absolute `http` or `https` URL with a host.
+pub(crate) fn parse_web_url(raw: &str) -> Result<Url, UriProblem> {
+    let url = Url::parse(raw).map_err(|_| UriProblem::NotAUrl)?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(UriProblem::Scheme);
+    }
+    match url.host_str() {
+        Some(h) if !h.is_empty() => Ok(url),
+        _ => Err(UriProblem::NoHost),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data_center::BaseUrl;
+    use crate::secret::AccessToken;
+
+    fn minimal() -> PermissionsRequestBuilder {
+        PermissionsRequest::builder().redirect_uri("https://app.example.com/cb")
+    }
+
+    #[test]
+    fn body_matches_the_dotnet_sdk_byte_for_byte() {
+        let request = PermissionsRequest::builder()
+            .calendar("cal_102324034530")
+            .redirect_uri("http://example.local/redirect")
+            .build()
+            .unwrap();
+        let expected = include_str!("../tests/fixtures/permissions_request.csharp-sdk.json");
+        assert_eq!(String::from_utf8(request.body()).unwrap(), expected.trim());
+    }
+
+    #[test]
+    fn built_request_has_method_url_and_headers() {
+        let request = minimal().calendar("cal_1").build().unwrap();
+        let api = BaseUrl::parse("https://gw.example.com/cronofy").unwrap();
+        let token = AccessToken::new("tok_secret_123");
+        let ctx = RequestContext::new(&api).with_access_token(&token);
+        let http = request.to_request(&ctx).unwrap();
+        assert_eq!(http.method(), http::Method::POST);
+        assert_eq!(
+            http.uri().to_string(),
+            "https://gw.example.com/cronofy/v1/permissions"
+        );
+        let auth = &http.headers()[http::header::AUTHORIZATION];
+        assert_eq!(auth.to_str().unwrap(), "Bearer tok_secret_123");
+        assert!(auth.is_sensitive());
+        assert!(!format!("{http:?}").contains("tok_secret_123"));
+        assert_eq!(
+            http.headers()[http::header::CONTENT_TYPE],
+            "application/json; charset=utf-8"
+        );
+        assert!(
+            http.headers()[http::header::USER_AGENT]
+                .to_str()
+                .unwrap()
+                .starts_with("permissions-core/")
+        );
+        assert_eq!(http.body(), &request.body());
+        assert_eq!(
+            request.to_request(&RequestContext::new(&api)).unwrap_err(),
+            BuildError::MissingAccessToken
+        );
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        assert_eq!(minimal().build(), Err(BuildError::NoCalendars));
+        let cases = [
+            ("", CalendarIdProblem::Empty),
+            ("cal 1", CalendarIdProblem::Whitespace),
+            ("cal\u{7}1", CalendarIdProblem::ControlCharacter),
+            ("cal\n1", CalendarIdProblem::ControlCharacter),
+        ];
+        for (id, problem) in cases {
+            assert_eq!(
+                minimal().calendar("cal_ok").calendar(id).build(),
+                Err(BuildError::CalendarId { index: 1, problem })
+            );
+        }
+        let long = "c".repeat(MAX_CALENDAR_ID_LEN + 1);
+        assert_eq!(
+            minimal().calendar(long).build(),
+            Err(BuildError::CalendarId {
+                index: 0,
+                problem: CalendarIdProblem::TooLong
+            })
+        );
+        assert!(
+            minimal()
+                .calendar("c".repeat(MAX_CALENDAR_ID_LEN))
+                .build()
+                .is_ok()
+        );
+        assert_eq!(
+            PermissionsRequest::builder().calendar("cal_1").build(),
+            Err(BuildError::MissingRedirectUri)
+        );
+        let uris = [
+            ("/relative", UriProblem::NotAUrl),
+            ("javascript:alert(1)", UriProblem::Scheme),
+            ("ftp://example.com/x", UriProblem::Scheme),
+            ("https://example.com/cb#frag", UriProblem::Fragment),
+            ("https://user:pw@example.com/cb", UriProblem::UserInfo),
+            ("https://exa mple.com/cb", UriProblem::InvalidCharacter),
+            ("https://example.com/c\tb", UriProblem::InvalidCharacter),
+        ];
+        for (uri, problem) in uris {
+            assert_eq!(
+                PermissionsRequest::builder()
+                    .calendar("cal_1")
+                    .redirect_uri(uri)
+                    .build(),
+                Err(BuildError::RedirectUri(problem)),
+                "{uri}"
+            );
+        }
+        assert_eq!(
+            minimal().calendar("c").state("").build(),
+            Err(BuildError::State(StateProblem::Empty))
+        );
+        let err = minimal().calendar("a").calendar("b c").build().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "permissions[1].calendar_id: must not contain white space"
+        );
+    }
+
+    #[test]
+    fn duplicates_collapse_keeping_order() {
+        let request = minimal()
+            .calendars(["b", "a", "b", "c", "a"])
+            .build()
+            .unwrap();
+        let ids: Vec<_> = request
+            .permissions()
+            .iter()
+            .map(|p| p.calendar_id.as_str())
+            .collect();
+        assert_eq!(ids, ["b", "a", "c"]);
+    }
+
+    #[test]
+    fn state_is_added_to_the_redirect_uri_keeping_its_query() {
+        let request = PermissionsRequest::builder()
+            .calendar("c")
+            .redirect_uri("https://app.example.com/cb?tenant=7")
+            .state("a b&c")
+            .build()
+            .unwrap();
+        assert_eq!(
+            request.redirect_uri().as_str(),
+            "https://app.example.com/cb?tenant=7&state=a+b%26c"
+        );
+    }
+
+    #[test]
+    fn outcome_shapes() {
+        for body in [
+            include_str!("../tests/fixtures/permissions_response_url.docs.json"),
+            include_str!("../tests/fixtures/permissions_response_url.ruby-sdk.json"),
+        ] {
+            assert!(matches!(
+                PermissionsRequest::parse_outcome(body.as_bytes()),
+                Ok(PermissionsOutcome::Redirect { .. })
+            ));
+        }
+        assert_eq!(
+            PermissionsRequest::parse_outcome(include_bytes!(
+                "../tests/fixtures/permissions_response_accepted.ruby-sdk.json"
+            )),
+            Ok(PermissionsOutcome::Granted)
+        );
+        for (body, kind) in [
+            (
+                &br#"{"permissions_request":{"url":"javascript:alert(1)"}}"#[..],
+                DecodeErrorKind::InvalidUrl,
+            ),
+            (
+                br#"{"permissions_request":{"url":"data:text/html,x"}}"#,
+                DecodeErrorKind::InvalidUrl,
+            ),
+            (
+                br#"{"permissions_request":{"url":"/relative"}}"#,
+                DecodeErrorKind::InvalidUrl,
+            ),
+            (
+                br#"{"permissions_request":{"accepted":false}}"#,
+                DecodeErrorKind::Shape,
+            ),
+            (br#"{"permissions_request":{}}"#, DecodeErrorKind::Shape),
+            (br#"{}"#, DecodeErrorKind::Shape),
+            (br#"{"permissions_request":{"#, DecodeErrorKind::Eof),
+            (b"<html>", DecodeErrorKind::Syntax),
+            (b"", DecodeErrorKind::Eof),
+        ] {
+            assert_eq!(
+                PermissionsRequest::parse_outcome(body).unwrap_err().kind,
+                kind,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // Unknown fields are ignored.
+        assert_eq!(
+            PermissionsRequest::parse_outcome(
+                br#"{"x":1,"permissions_request":{"accepted":true,"y":[1]}}"#
+            ),
+            Ok(PermissionsOutcome::Granted)
+        );
+    }
+
+    #[test]
+    fn any_2xx_is_success_and_content_type_is_not_required() {
+        let request = minimal().calendar("c").build().unwrap();
+        for status in [200, 201, 202] {
+            for content_type in [
+                None,
+                Some("application/json; charset utf-8"),
+                Some("text/plain"),
+            ] {
+                let mut response = http::Response::builder().status(status);
+                if let Some(ct) = content_type {
+                    response = response.header("content-type", ct);
+                }
+                let response = response
+                    .body(br#"{"permissions_request":{"accepted":true}}"#.to_vec())
+                    .unwrap();
+                assert_eq!(
+                    request.parse_response(response),
+                    Ok(PermissionsOutcome::Granted)
+                );
+            }
+        }
+    }
+}
