@@ -1,0 +1,251 @@
+//! The command line, as clap reads it. These names are a stable contract: scripts rely on them.
+
+use clap::{Args, Parser, Subcommand};
+
+/// `cronofy-permissions`: Cronofy's Extended Permissions flow, one step per command.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cronofy-permissions",
+    version,
+    about = "Cronofy's Extended Permissions flow from a terminal: the six-step demo, and one command per step.",
+    long_about = "Cronofy's Extended Permissions flow from a terminal.\n\n\
+        Start with `cronofy-permissions demo`: it walks all six steps against a local Cronofy.\n\
+        The other commands do one step each against Cronofy's API (or any base URL), for people\n\
+        and for scripts (`--json`).\n\n\
+        Exit codes: 0 success; 1 Cronofy or the user said no; 2 invalid input, nothing sent;\n\
+        3 network or response failure.",
+    arg_required_else_help = true
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Flags accepted before or after any subcommand.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Cronofy data center: us, uk, de, au, ca or sg.
+    #[arg(
+        long,
+        global = true,
+        env = "CRONOFY_DATA_CENTER",
+        value_name = "DC",
+        help_heading = "Connection"
+    )]
+    pub(crate) data_center: Option<String>,
+
+    /// Base URL of the API host, instead of the data center's (may carry a path prefix; plain
+    /// http only on loopback).
+    #[arg(long, global = true, value_name = "URL", help_heading = "Connection")]
+    pub(crate) api_url: Option<String>,
+
+    /// Base URL of the app host (authorize and permissions pages), instead of the data center's.
+    #[arg(long, global = true, value_name = "URL", help_heading = "Connection")]
+    pub(crate) app_url: Option<String>,
+
+    /// Seconds to wait for each HTTP exchange (up to 3 attempts are made when retrying is safe).
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        default_value = "30",
+        value_parser = parse_timeout,
+        help_heading = "Connection"
+    )]
+    pub(crate) timeout: std::time::Duration,
+
+    /// Print one JSON document on stdout (success or error) instead of text.
+    #[arg(long, global = true, help_heading = "Output")]
+    pub(crate) json: bool,
+
+    /// The user's access token. Prefer the environment variable: a flag shows in process
+    /// lists and shell history.
+    #[arg(
+        long,
+        global = true,
+        env = "CRONOFY_ACCESS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        help_heading = "Credentials"
+    )]
+    pub(crate) token: Option<String>,
+
+    /// The application's client id.
+    #[arg(
+        long,
+        global = true,
+        env = "CRONOFY_CLIENT_ID",
+        value_name = "ID",
+        help_heading = "Credentials"
+    )]
+    pub(crate) client_id: Option<String>,
+
+    /// The application's client secret. Prefer the environment variable.
+    #[arg(
+        long,
+        global = true,
+        env = "CRONOFY_CLIENT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET",
+        help_heading = "Credentials"
+    )]
+    pub(crate) client_secret: Option<String>,
+}
+
+fn parse_timeout(value: &str) -> Result<std::time::Duration, String> {
+    let seconds: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{value:?} is not a number of seconds"))?;
+    if !(seconds > 0.0 && seconds <= 86_400.0) {
+        return Err("must be more than 0 and at most 86400 seconds".to_owned());
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Walk all six steps against a local Cronofy started in this process (no account needed).
+    Demo(DemoArgs),
+    /// Step 3: list the user's calendars and their permission level.
+    Calendars,
+    /// Steps 4-5: ask for unrestricted access to calendars; prints the URL to send the user to.
+    Request(RequestArgs),
+    /// Step 6: read the URL the user came back on: accepted or rejected?
+    Callback(CallbackArgs),
+    /// Step 1: print the OAuth authorize URL to send the user to.
+    AuthorizeUrl(AuthorizeUrlArgs),
+    /// Step 2: exchange a code for tokens, refresh an access token, or revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Run a local Cronofy until interrupted, printing its URLs and ready tokens.
+    ServeFake(ServeFakeArgs),
+}
+
+/// `demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Wait for Enter between steps.
+    #[arg(long)]
+    pub(crate) step: bool,
+}
+
+/// `request`.
+#[derive(Debug, Args)]
+pub(crate) struct RequestArgs {
+    /// A calendar to ask unrestricted access to (repeat for several).
+    #[arg(long = "calendar", value_name = "ID", required = true)]
+    pub(crate) calendars: Vec<String>,
+    /// Where Cronofy sends the user back after Accept or Reject.
+    #[arg(long, value_name = "URI")]
+    pub(crate) redirect_uri: String,
+    /// A value added to the redirect URI as `state`, checked by `callback` (use an unguessable one).
+    #[arg(long, value_name = "STATE")]
+    pub(crate) state: Option<String>,
+    /// Print the exact request and send nothing (no token needed).
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+/// `callback`.
+#[derive(Debug, Args)]
+pub(crate) struct CallbackArgs {
+    /// The URL the user came back on.
+    #[arg(value_name = "URL")]
+    pub(crate) url: String,
+    /// The redirect URI given to `request` (with or without its state parameter).
+    #[arg(long, value_name = "URI")]
+    pub(crate) redirect_uri: String,
+    /// The state value given to `request`.
+    #[arg(long, value_name = "STATE")]
+    pub(crate) state: Option<String>,
+}
+
+/// `authorize-url`. The client id is the global `--client-id` (or `CRONOFY_CLIENT_ID`).
+#[derive(Debug, Args)]
+pub(crate) struct AuthorizeUrlArgs {
+    /// Where Cronofy sends the user back with a code.
+    #[arg(long, value_name = "URI")]
+    pub(crate) redirect_uri: String,
+    /// Scopes to ask for, space-separated or repeated (e.g. "read_account read_events").
+    #[arg(long = "scope", value_name = "SCOPE", required = true)]
+    pub(crate) scopes: Vec<String>,
+    /// A value returned unaltered with the user's decision (use an unguessable one).
+    #[arg(long, value_name = "STATE")]
+    pub(crate) state: Option<String>,
+}
+
+/// `token …`. Client id and secret are the global `--client-id` / `--client-secret` (or their
+/// environment variables).
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Exchange an authorization code for tokens.
+    Exchange(ExchangeArgs),
+    /// Get a new access token with a refresh token.
+    Refresh(RefreshArgs),
+    /// Revoke an authorization: by refresh token, access token or account (`sub`).
+    Revoke(RevokeArgs),
+}
+
+/// `token exchange`.
+#[derive(Debug, Args)]
+pub(crate) struct ExchangeArgs {
+    /// The code from the authorization callback (single-use, valid 10 minutes).
+    #[arg(long, value_name = "CODE")]
+    pub(crate) code: String,
+    /// The redirect URI of the authorization request, exactly.
+    #[arg(long, value_name = "URI")]
+    pub(crate) redirect_uri: String,
+    /// Print the access and refresh tokens (they are redacted otherwise).
+    #[arg(long)]
+    pub(crate) show_secrets: bool,
+}
+
+/// `token refresh`.
+#[derive(Debug, Args)]
+pub(crate) struct RefreshArgs {
+    /// The refresh token. Prefer the environment variable.
+    #[arg(
+        long,
+        env = "CRONOFY_REFRESH_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub(crate) refresh_token: String,
+    /// Print the new access token and the refresh token (they are redacted otherwise).
+    #[arg(long)]
+    pub(crate) show_secrets: bool,
+}
+
+/// `token revoke`: exactly one target.
+#[derive(Debug, Args)]
+pub(crate) struct RevokeArgs {
+    /// Revoke this refresh token (the whole authorization). Prefer the environment variable.
+    #[arg(
+        long,
+        env = "CRONOFY_REFRESH_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub(crate) refresh_token: Option<String>,
+    /// Revoke the access token given by `--token` / `CRONOFY_ACCESS_TOKEN` instead.
+    #[arg(long, conflicts_with = "sub")]
+    pub(crate) access_token: bool,
+    /// Revoke every authorization of this account or profile (e.g. `acc_…`) instead.
+    #[arg(long, value_name = "SUB")]
+    pub(crate) sub: Option<String>,
+}
+
+/// `serve-fake`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeFakeArgs {
+    /// API host port; the app host takes the next one. Default: chosen by the system.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..65535))]
+    pub(crate) port: Option<u16>,
+    /// Also start the admin listener (fault injection over HTTP); adds `admin_url` to the first line.
+    #[arg(long)]
+    pub(crate) admin: bool,
+}

@@ -1,0 +1,1229 @@
+//! Runs the built `cronofy-permissions` binary against a local Cronofy (`permissions-fake`)
+//! started in this test process: every command, every exit code, both output modes, injected
+//! faults, and the demo. Every run is checked for leaked secrets.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use permissions_fake::{FakeCronofy, Fault, Route};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cronofy-permissions");
+/// No run may take longer than this; a stuck binary is killed and the test fails.
+const RUN_LIMIT: Duration = Duration::from_secs(30);
+const REDIRECT: &str = "https://app.example.com/permission";
+const OAUTH_REDIRECT: &str = "https://app.example.com/oauth/callback";
+
+/// What one run of the binary produced.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        assert_eq!(
+            self.stdout.lines().count(),
+            1,
+            "--json prints exactly one line: {self:?}"
+        );
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {self:?}"))
+    }
+
+    /// `--json` error: one document on stdout, nothing on stderr.
+    fn json_error(&self) -> Value {
+        assert!(self.stderr.is_empty(), "{self:?}");
+        let doc = self.json();
+        assert!(doc["error"]["message"].is_string(), "{doc}");
+        doc["error"].clone()
+    }
+
+    /// Text error: one line on stderr naming the problem, nothing on stdout.
+    fn text_error(&self) -> &str {
+        assert!(self.stdout.is_empty(), "{self:?}");
+        assert_eq!(self.stderr.lines().count(), 1, "{self:?}");
+        assert!(self.stderr.starts_with("error: "), "{self:?}");
+        self.stderr.trim_end()
+    }
+}
+
+/// A command for the binary with no Cronofy settings inherited from the environment.
+fn command() -> Command {
+    let mut cmd = Command::new(BIN);
+    for var in [
+        "CRONOFY_ACCESS_TOKEN",
+        "CRONOFY_CLIENT_ID",
+        "CRONOFY_CLIENT_SECRET",
+        "CRONOFY_REFRESH_TOKEN",
+        "CRONOFY_DATA_CENTER",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Waits for a child, killing it after `limit`. Polls: bounded in count and time.
+fn wait(mut child: Child, limit: Duration) -> (i32, String, String) {
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        out.read_to_string(&mut s).unwrap();
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        err.read_to_string(&mut s).unwrap();
+        s
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the binary did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (
+        status.code().expect("exited, not killed by a signal"),
+        out_reader.join().unwrap(),
+        err_reader.join().unwrap(),
+    )
+}
+
+fn run_cmd(mut cmd: Command) -> Run {
+    let started = Instant::now();
+    let child = cmd.spawn().unwrap();
+    let (code, stdout, stderr) = wait(child, RUN_LIMIT);
+    Run {
+        code,
+        stdout,
+        stderr,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Every seeded secret of the fake.
+fn secrets(fake: &FakeCronofy) -> Vec<String> {
+    let seed = fake.seed();
+    vec![
+        seed.access_token.clone(),
+        seed.refresh_token.clone(),
+        seed.client_secret.clone(),
+        seed.enterprise_access_token.clone(),
+        seed.enterprise_refresh_token.clone(),
+    ]
+}
+
+fn assert_no_secrets(run: &Run, secrets: &[String]) {
+    for secret in secrets {
+        assert!(
+            !run.stdout.contains(secret.as_str()) && !run.stderr.contains(secret.as_str()),
+            "a secret was printed: {run:?}"
+        );
+    }
+}
+
+/// Runs the binary against `fake`, with the user's access token in the environment (unless
+/// `env` sets it), and checks that no seeded secret was printed.
+fn run(fake: &FakeCronofy, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = command();
+    cmd.args(["--api-url", fake.api_url(), "--app-url", fake.app_url()])
+        .args(args)
+        .env("CRONOFY_ACCESS_TOKEN", &fake.seed().access_token)
+        .env("CRONOFY_CLIENT_ID", &fake.seed().client_id)
+        .env("CRONOFY_CLIENT_SECRET", &fake.seed().client_secret);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let result = run_cmd(cmd);
+    assert_no_secrets(&result, &secrets(fake));
+    result
+}
+
+fn fake() -> FakeCronofy {
+    FakeCronofy::start_blocking().unwrap()
+}
+
+fn home(fake: &FakeCronofy) -> String {
+    fake.seed().calendar_ids[0].clone()
+}
+
+// ---------------------------------------------------------------------------------------
+// demo
+
+/// `cargo run -p permissions-cli -- demo` must pass on a fresh machine and never wait.
+#[test]
+fn demo_runs_the_six_steps_and_exits_0() {
+    let result = run_cmd({
+        let mut cmd = command();
+        cmd.arg("demo");
+        cmd
+    });
+    assert_eq!(result.code, 0, "{result:?}");
+    assert!(result.stderr.is_empty(), "{result:?}");
+    let out = &result.stdout;
+    for step in [
+        "Step 1 of 6: the user authorizes your app (OAuth)",
+        "Step 2 of 6: your app exchanges the code for tokens",
+        "Step 3 of 6: your app lists the user's calendars",
+        "Step 4 of 6: your app asks for unrestricted access",
+        "Step 5 of 6: Cronofy answers with a URL; the user accepts",
+        "Step 6 of 6: the user comes back; your app reads the answer",
+        "Again, but the user presses Reject",
+        "Enterprise Connect: granted at once",
+    ] {
+        assert!(out.contains(step), "missing {step:?}:\n{out}");
+    }
+    for shown in [
+        "→ POST http://127.0.0.1:",
+        "/oauth/token",
+        "← 200 OK",
+        "← 303 See Other",
+        "← 202 Accepted",
+        "accepted.",
+        "`error=access_denied`: rejected.",
+        "Calendars unchanged",
+        "unrestricted",
+        "sandbox",
+    ] {
+        assert!(out.contains(shown), "missing {shown:?}:\n{out}");
+    }
+    // The demo's own fake has random secrets; every place one could appear is redacted.
+    for field in [
+        "\"access_token\":\"",
+        "\"refresh_token\":\"",
+        "\"client_secret\":\"",
+        "\"code\":\"",
+        "code=",
+    ] {
+        for (at, _) in out.match_indices(field) {
+            assert!(
+                out[at + field.len()..].starts_with("[redacted]"),
+                "{field} not redacted:\n{out}"
+            );
+        }
+    }
+    assert!(out.contains("code=[redacted]"), "{out}");
+}
+
+#[test]
+fn demo_step_runs_to_the_end_when_input_ends() {
+    let mut cmd = command();
+    cmd.args(["demo", "--step"]);
+    let result = run_cmd(cmd);
+    assert_eq!(result.code, 0, "{result:?}");
+    assert!(result.stdout.contains("Step 6 of 6"), "{result:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// calendars
+
+#[test]
+fn calendars_as_a_table_and_as_json() {
+    let fake = fake();
+    let text = run(&fake, &["calendars"], &[]);
+    assert_eq!(text.code, 0, "{text:?}");
+    let lines: Vec<&str> = text.stdout.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        [
+            "CALENDAR",
+            "ID",
+            "NAME",
+            "PROFILE",
+            "PERMISSION",
+            "READ-ONLY",
+            "DELETED"
+        ]
+    );
+    assert_eq!(lines.len(), 1 + fake.seed().calendar_ids.len());
+    assert!(lines[1].starts_with(&home(&fake)), "{text:?}");
+    assert!(lines[1].contains("sandbox"), "{text:?}");
+
+    let json = run(&fake, &["calendars", "--json"], &[]);
+    assert_eq!(json.code, 0, "{json:?}");
+    let doc = json.json();
+    let calendars = doc["calendars"].as_array().unwrap();
+    assert_eq!(calendars.len(), fake.seed().calendar_ids.len());
+    for calendar in calendars {
+        for field in [
+            "provider_name",
+            "calendar_id",
+            "calendar_name",
+            "calendar_readonly",
+            "calendar_deleted",
+            "permission_level",
+        ] {
+            assert!(calendar.get(field).is_some(), "{field} in {calendar}");
+        }
+        assert_eq!(calendar["permission_level"], "sandbox");
+    }
+}
+
+#[test]
+fn token_flag_works_and_global_flags_go_anywhere() {
+    let fake = fake();
+    let token = fake.seed().access_token.clone();
+    let mut cmd = command();
+    cmd.args([
+        "calendars",
+        "--json",
+        "--api-url",
+        fake.api_url(),
+        "--token",
+        &token,
+    ]);
+    let result = run_cmd(cmd);
+    assert_eq!(result.code, 0, "{result:?}");
+    assert_eq!(
+        result.json()["calendars"].as_array().unwrap().len(),
+        fake.seed().calendar_ids.len()
+    );
+    assert_no_secrets(&result, &secrets(&fake));
+}
+
+#[test]
+fn unauthorized_exits_1() {
+    let fake = fake();
+    let text = run(
+        &fake,
+        &["calendars"],
+        &[("CRONOFY_ACCESS_TOKEN", "not-a-token")],
+    );
+    assert_eq!(text.code, 1, "{text:?}");
+    assert!(text.text_error().contains("unauthorized (401)"), "{text:?}");
+    let json = run(
+        &fake,
+        &["--json", "calendars"],
+        &[("CRONOFY_ACCESS_TOKEN", "not-a-token")],
+    );
+    assert_eq!(json.code, 1);
+    let error = json.json_error();
+    assert_eq!(error["kind"], "unauthorized");
+    assert_eq!(error["status"], 401);
+    assert!(!json.stdout.contains("not-a-token"));
+}
+
+#[test]
+fn missing_token_exits_2_and_sends_nothing() {
+    let fake = fake();
+    let result = run(&fake, &["calendars"], &[("CRONOFY_ACCESS_TOKEN", "")]);
+    assert_eq!(result.code, 2, "{result:?}");
+    assert!(result.text_error().contains("CRONOFY_ACCESS_TOKEN"));
+    assert!(fake.requests().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// request
+
+#[test]
+fn request_prints_the_url_for_the_user() {
+    let fake = fake();
+    let cal = home(&fake);
+    let text = run(
+        &fake,
+        &[
+            "request",
+            "--calendar",
+            &cal,
+            "--redirect-uri",
+            REDIRECT,
+            "--state",
+            "s1",
+        ],
+        &[],
+    );
+    assert_eq!(text.code, 0, "{text:?}");
+    let url_line = text.stdout.lines().nth(1).unwrap();
+    assert!(
+        url_line.starts_with(&format!("{}/permissions/", fake.app_url())),
+        "{text:?}"
+    );
+    assert!(text.stdout.contains(&format!("{REDIRECT}?state=s1")));
+
+    let json = run(
+        &fake,
+        &[
+            "request",
+            "--calendar",
+            &cal,
+            "--redirect-uri",
+            REDIRECT,
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(json.code, 0, "{json:?}");
+    let doc = json.json();
+    assert_eq!(doc["outcome"], "redirect");
+    assert!(
+        doc["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/permissions/", fake.app_url()))
+    );
+    assert!(
+        json.stdout
+            .starts_with("{\"outcome\":\"redirect\",\"url\":")
+    );
+}
+
+#[test]
+fn enterprise_connect_is_granted_at_once() {
+    let fake = fake();
+    let token = fake.seed().enterprise_access_token.clone();
+    let cal = fake.seed().enterprise_calendar_ids[0].clone();
+    let env = [("CRONOFY_ACCESS_TOKEN", token.as_str())];
+    let text = run(
+        &fake,
+        &["request", "--calendar", &cal, "--redirect-uri", REDIRECT],
+        &env,
+    );
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(text.stdout.starts_with("Granted"), "{text:?}");
+    let json = run(
+        &fake,
+        &[
+            "request",
+            "--calendar",
+            &cal,
+            "--redirect-uri",
+            REDIRECT,
+            "--json",
+        ],
+        &env,
+    );
+    assert_eq!(json.code, 0, "{json:?}");
+    assert_eq!(json.stdout, "{\"outcome\":\"granted\"}\n");
+    let level = fake
+        .calendars_of(&fake.seed().enterprise_account_id)
+        .into_iter()
+        .find(|c| c.id == cal)
+        .unwrap()
+        .permission_level;
+    assert_eq!(level, "unrestricted");
+}
+
+#[test]
+fn dry_run_prints_the_request_and_sends_nothing() {
+    let fake = fake();
+    let cal = home(&fake);
+    let args = [
+        "request",
+        "--calendar",
+        cal.as_str(),
+        "--calendar",
+        "cal_second",
+        "--redirect-uri",
+        REDIRECT,
+        "--state",
+        "s1",
+        "--dry-run",
+    ];
+    // With the token in the environment (it must not show) and without any token.
+    for env in [vec![], vec![("CRONOFY_ACCESS_TOKEN", "")]] {
+        let mut json_args = args.to_vec();
+        json_args.push("--json");
+        let json = run(&fake, &json_args, &env);
+        assert_eq!(json.code, 0, "{json:?}");
+        let doc = json.json();
+        assert_eq!(doc["method"], "POST");
+        assert_eq!(doc["url"], format!("{}/v1/permissions", fake.api_url()));
+        assert_eq!(doc["headers"]["authorization"], "Bearer [redacted]");
+        assert_eq!(
+            doc["headers"]["content-type"],
+            "application/json; charset=utf-8"
+        );
+        assert_eq!(
+            doc["body"],
+            serde_json::json!({
+                "permissions": [
+                    {"calendar_id": cal, "permission_level": "unrestricted"},
+                    {"calendar_id": "cal_second", "permission_level": "unrestricted"}
+                ],
+                "redirect_uri": format!("{REDIRECT}?state=s1")
+            })
+        );
+        assert!(json.stdout.starts_with("{\"method\":\"POST\",\"url\":"));
+
+        let text = run(&fake, &args, &env);
+        assert_eq!(text.code, 0, "{text:?}");
+        assert!(
+            text.stdout
+                .contains(&format!("POST {}/v1/permissions", fake.api_url()))
+        );
+        assert!(text.stdout.contains("authorization: Bearer [redacted]"));
+    }
+    assert!(fake.requests().is_empty(), "a dry run sent a request");
+}
+
+#[test]
+fn invalid_request_input_exits_2_and_sends_nothing() {
+    let fake = fake();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["request", "--calendar", "cal 1", "--redirect-uri", REDIRECT],
+            "permissions[0].calendar_id: must not contain white space",
+        ),
+        (
+            &[
+                "request",
+                "--calendar",
+                "cal_1",
+                "--redirect-uri",
+                "not a uri",
+            ],
+            "redirect_uri",
+        ),
+        (
+            &[
+                "request",
+                "--calendar",
+                "cal_1",
+                "--redirect-uri",
+                "ftp://x.example.com/",
+            ],
+            "redirect_uri: must use http or https",
+        ),
+        (&["request", "--redirect-uri", REDIRECT], "--calendar"),
+    ];
+    for (args, expected) in cases {
+        let text = run(&fake, args, &[]);
+        assert_eq!(text.code, 2, "{text:?}");
+        assert!(text.text_error().contains(expected), "{text:?}");
+        let mut json_args = args.to_vec();
+        json_args.push("--json");
+        let json = run(&fake, &json_args, &[]);
+        assert_eq!(json.code, 2, "{json:?}");
+        assert_eq!(json.json_error()["kind"], "invalid_input");
+    }
+    assert!(fake.requests().is_empty());
+}
+
+#[test]
+fn unprocessable_shows_the_field_errors() {
+    let fake = fake();
+    // A calendar the account does not have: the fake answers 422 on its own.
+    let args = [
+        "request",
+        "--calendar",
+        "cal_unknown",
+        "--redirect-uri",
+        REDIRECT,
+    ];
+    let text = run(&fake, &args, &[]);
+    assert_eq!(text.code, 1, "{text:?}");
+    let line = text.text_error();
+    assert!(line.contains("unprocessable (422)"), "{line}");
+    assert!(line.contains("errors.unknown_calendar"), "{line}");
+
+    // A scripted 422 in Cronofy's documented shape.
+    fake.script(
+        Route::Permissions,
+        [Fault::status(422)
+            .header("Content-Type", "application/json; charset=utf-8")
+            .body(r#"{"errors":{"redirect_uri":[{"key":"errors.required","description":"required"}]}}"#)],
+    );
+    let cal = home(&fake);
+    let json = run(
+        &fake,
+        &[
+            "request",
+            "--calendar",
+            &cal,
+            "--redirect-uri",
+            REDIRECT,
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(json.code, 1, "{json:?}");
+    let error = json.json_error();
+    assert_eq!(error["kind"], "unprocessable");
+    assert_eq!(error["status"], 422);
+    assert_eq!(
+        error["fields"],
+        serde_json::json!({"redirect_uri": [{"key": "errors.required", "description": "required"}]})
+    );
+    assert!(
+        json.stdout
+            .starts_with("{\"error\":{\"kind\":\"unprocessable\",\"message\":")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// faults
+
+#[test]
+fn rate_limited_then_success_is_retried() {
+    let fake = fake();
+    fake.script(
+        Route::Calendars,
+        [Fault::status(429).header("Retry-After", "1")],
+    );
+    let result = run(&fake, &["calendars", "--json"], &[]);
+    assert_eq!(result.code, 0, "{result:?}");
+    assert!(result.json()["calendars"].is_array());
+    let calls = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/calendars")
+        .count();
+    assert_eq!(calls, 2, "one 429, one success");
+}
+
+#[test]
+fn rate_limited_every_time_exits_1() {
+    let fake = fake();
+    fake.script(
+        Route::Permissions,
+        std::iter::repeat_with(|| Fault::status(429).header("Retry-After", "0")).take(5),
+    );
+    let cal = home(&fake);
+    let result = run(
+        &fake,
+        &[
+            "request",
+            "--calendar",
+            &cal,
+            "--redirect-uri",
+            REDIRECT,
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(result.code, 1, "{result:?}");
+    let error = result.json_error();
+    assert_eq!(
+        (error["kind"].as_str(), error["status"].as_u64()),
+        (Some("rate_limited"), Some(429))
+    );
+}
+
+#[test]
+fn a_hang_times_out_with_exit_3() {
+    let fake = fake();
+    // One per attempt the client may make.
+    fake.script(
+        Route::Calendars,
+        [Fault::hang(), Fault::hang(), Fault::hang()],
+    );
+    let result = run(&fake, &["--timeout", "1", "calendars", "--json"], &[]);
+    assert_eq!(result.code, 3, "{result:?}");
+    assert_eq!(result.json_error()["kind"], "timeout");
+    // Three attempts of one second and the back-off between them, with a generous margin.
+    assert!(result.elapsed < Duration::from_secs(15), "{result:?}");
+
+    fake.script(
+        Route::Calendars,
+        [Fault::hang(), Fault::hang(), Fault::hang()],
+    );
+    let text = run(&fake, &["calendars", "--timeout", "1"], &[]);
+    assert_eq!(text.code, 3, "{text:?}");
+    assert!(text.text_error().contains("timed out"), "{text:?}");
+}
+
+#[test]
+fn an_oversized_body_is_too_large_with_exit_3() {
+    let fake = fake();
+    fake.script(Route::Calendars, [Fault::oversized(5_000_000)]);
+    let result = run(&fake, &["calendars", "--json"], &[]);
+    assert_eq!(result.code, 3, "{result:?}");
+    assert_eq!(result.json_error()["kind"], "too_large");
+}
+
+#[test]
+fn an_unreadable_body_is_decode_with_exit_3() {
+    let fake = fake();
+    fake.script(Route::Permissions, [Fault::malformed_json()]);
+    let cal = home(&fake);
+    let result = run(
+        &fake,
+        &[
+            "request",
+            "--calendar",
+            &cal,
+            "--redirect-uri",
+            REDIRECT,
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(result.code, 3, "{result:?}");
+    assert_eq!(result.json_error()["kind"], "decode");
+}
+
+#[test]
+fn a_refused_connection_is_transport_with_exit_3() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = command();
+    cmd.args([
+        "--api-url",
+        &format!("http://127.0.0.1:{port}"),
+        "calendars",
+        "--json",
+    ])
+    .env("CRONOFY_ACCESS_TOKEN", "tok-never-sent-0123456789");
+    let result = run_cmd(cmd);
+    assert_eq!(result.code, 3, "{result:?}");
+    assert_eq!(result.json_error()["kind"], "transport");
+    assert!(!result.stdout.contains("tok-never-sent"));
+}
+
+// ---------------------------------------------------------------------------------------
+// hosts and data centers
+
+#[test]
+fn an_insecure_custom_url_exits_2() {
+    let mut cmd = command();
+    cmd.args(["--api-url", "http://example.com", "calendars"])
+        .env("CRONOFY_ACCESS_TOKEN", "tok-never-sent-0123456789");
+    let text = run_cmd(cmd);
+    assert_eq!(text.code, 2, "{text:?}");
+    assert!(text.text_error().contains("--api-url"), "{text:?}");
+    assert!(text.stderr.contains("https"), "{text:?}");
+
+    let mut cmd = command();
+    cmd.args(["--json", "calendars", "--app-url", "http://10.0.0.1:8080"])
+        .env("CRONOFY_ACCESS_TOKEN", "tok-never-sent-0123456789");
+    let json = run_cmd(cmd);
+    assert_eq!(json.code, 2, "{json:?}");
+    let error = json.json_error();
+    assert_eq!(error["kind"], "invalid_input");
+    assert!(error["message"].as_str().unwrap().contains("--app-url"));
+}
+
+#[test]
+fn an_unknown_data_center_exits_2_naming_the_valid_ones() {
+    let mut cmd = command();
+    cmd.args(["--data-center", "mars", "calendars"])
+        .env("CRONOFY_ACCESS_TOKEN", "tok");
+    let text = run_cmd(cmd);
+    assert_eq!(text.code, 2, "{text:?}");
+    assert!(
+        text.text_error().contains("us, uk, de, au, ca, sg"),
+        "{text:?}"
+    );
+
+    let mut cmd = command();
+    cmd.args(["authorize-url", "--json", "--client-id", "cid"])
+        .args(["--redirect-uri", OAUTH_REDIRECT, "--scope", "read_account"])
+        .env("CRONOFY_DATA_CENTER", "eu");
+    let json = run_cmd(cmd);
+    assert_eq!(json.code, 2, "{json:?}");
+    let error = json.json_error();
+    assert_eq!(error["kind"], "invalid_input");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("us, uk, de, au, ca, sg")
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let mut cmd = command();
+    cmd.args(["calendars", "--frobnicate"]);
+    let text = run_cmd(cmd);
+    assert_eq!(text.code, 2, "{text:?}");
+    assert!(text.text_error().contains("--frobnicate"));
+
+    let mut cmd = command();
+    cmd.args(["--json", "request", "--calendar", "c"]);
+    let json = run_cmd(cmd);
+    assert_eq!(json.code, 2, "{json:?}");
+    assert_eq!(json.json_error()["kind"], "invalid_input");
+
+    let mut cmd = command();
+    cmd.args(["token", "--json"]);
+    let json = run_cmd(cmd);
+    assert_eq!(json.code, 2, "{json:?}");
+    let message = json.json_error()["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("requires a subcommand"), "{message}");
+    assert!(message.contains("exchange, refresh, revoke"), "{message}");
+
+    // Help names the variables, never the secrets' values.
+    let env_secrets = ["tok-in-env-0123456789", "cs-in-env-0123456789"];
+    for args in [
+        &["--help"][..],
+        &["request", "--help"],
+        &["token", "refresh", "--help"],
+    ] {
+        let mut cmd = command();
+        cmd.args(args)
+            .env("CRONOFY_ACCESS_TOKEN", env_secrets[0])
+            .env("CRONOFY_CLIENT_SECRET", env_secrets[1])
+            .env("CRONOFY_REFRESH_TOKEN", env_secrets[0]);
+        let help = run_cmd(cmd);
+        assert_eq!(help.code, 0, "{help:?}");
+        assert!(help.stdout.contains("CRONOFY_ACCESS_TOKEN"), "{help:?}");
+        assert_no_secrets(&help, &env_secrets.map(str::to_owned));
+    }
+
+    let mut cmd = command();
+    cmd.arg("--help");
+    let help = run_cmd(cmd);
+    assert_eq!(help.code, 0, "{help:?}");
+    for name in [
+        "demo",
+        "calendars",
+        "request",
+        "callback",
+        "authorize-url",
+        "token",
+        "serve-fake",
+    ] {
+        assert!(help.stdout.contains(name), "{name} in {help:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// callback
+
+fn callback(url: &str, json: bool) -> Run {
+    let mut cmd = command();
+    cmd.args(["callback", url, "--redirect-uri", REDIRECT, "--state", "s1"]);
+    if json {
+        cmd.arg("--json");
+    }
+    run_cmd(cmd)
+}
+
+#[test]
+fn callback_accepted_exits_0() {
+    let url = format!("{REDIRECT}?state=s1");
+    let text = callback(&url, false);
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(text.stdout.starts_with("accepted"), "{text:?}");
+    let json = callback(&url, true);
+    assert_eq!(
+        (json.code, json.stdout.as_str()),
+        (0, "{\"outcome\":\"accepted\"}\n")
+    );
+}
+
+#[test]
+fn callback_access_denied_exits_1_rejected() {
+    let url = format!("{REDIRECT}?state=s1&error=access_denied");
+    let text = callback(&url, false);
+    assert_eq!(text.code, 1, "{text:?}");
+    assert!(text.stdout.starts_with("rejected"), "{text:?}");
+    let json = callback(&url, true);
+    assert_eq!(
+        (json.code, json.stdout.as_str()),
+        (
+            1,
+            "{\"outcome\":\"rejected\",\"error\":\"access_denied\"}\n"
+        )
+    );
+}
+
+#[test]
+fn callback_with_another_error_exits_1() {
+    let json = callback(&format!("{REDIRECT}?state=s1&error=server_error"), true);
+    assert_eq!(json.code, 1, "{json:?}");
+    let error = json.json_error();
+    assert_eq!(error["kind"], "callback_error");
+    assert!(error["message"].as_str().unwrap().contains("server_error"));
+}
+
+#[test]
+fn callback_with_a_wrong_state_exits_2() {
+    for url in [
+        format!("{REDIRECT}?state=forged&error=access_denied"),
+        REDIRECT.to_owned(),
+    ] {
+        let json = callback(&url, true);
+        assert_eq!(json.code, 2, "{json:?}");
+        assert_eq!(json.json_error()["kind"], "state_mismatch");
+        let text = callback(&url, false);
+        assert_eq!(text.code, 2, "{text:?}");
+        assert!(text.text_error().contains("state"), "{text:?}");
+    }
+}
+
+#[test]
+fn callback_to_another_uri_exits_2() {
+    let json = callback("https://evil.example.com/permission?state=s1", true);
+    assert_eq!(json.code, 2, "{json:?}");
+    assert_eq!(json.json_error()["kind"], "redirect_mismatch");
+    let text = callback("https://app.example.com/other?state=s1", false);
+    assert_eq!(text.code, 2, "{text:?}");
+    assert!(text.text_error().contains("path differs"), "{text:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// authorize-url and tokens
+
+#[test]
+fn authorize_url_in_both_modes() {
+    let fake = fake();
+    let args = [
+        "authorize-url",
+        "--redirect-uri",
+        OAUTH_REDIRECT,
+        "--scope",
+        "read_account read_events",
+        "--state",
+        "xyz",
+    ];
+    let text = run(&fake, &args, &[]);
+    assert_eq!(text.code, 0, "{text:?}");
+    let expected = format!(
+        "{}/oauth/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fapp.example.com%2Foauth%2Fcallback&scope=read_account%20read_events&state=xyz",
+        fake.app_url(),
+        fake.seed().client_id
+    );
+    assert_eq!(text.stdout, format!("{expected}\n"));
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let json = run(&fake, &json_args, &[]);
+    assert_eq!(json.json()["url"], expected.as_str());
+    // The default data center's app host without --app-url.
+    let mut cmd = command();
+    cmd.args(args).args(["--client-id", "cid"]);
+    let us = run_cmd(cmd);
+    assert!(
+        us.stdout
+            .starts_with("https://app.cronofy.com/oauth/authorize?"),
+        "{us:?}"
+    );
+
+    let missing = run(&fake, &args, &[("CRONOFY_CLIENT_ID", "")]);
+    assert_eq!(missing.code, 2, "{missing:?}");
+    assert!(missing.text_error().contains("CRONOFY_CLIENT_ID"));
+}
+
+#[test]
+fn token_exchange_redacts_unless_asked() {
+    let fake = fake();
+    let code = fake.issue_code(&fake.seed().account_id, OAUTH_REDIRECT);
+    let text = run(
+        &fake,
+        &[
+            "token",
+            "exchange",
+            "--code",
+            &code,
+            "--redirect-uri",
+            OAUTH_REDIRECT,
+        ],
+        &[],
+    );
+    assert_eq!(text.code, 0, "{text:?}");
+    let field = |name: &str| {
+        text.stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l[name.len()..].trim().to_owned())
+            .unwrap_or_else(|| panic!("{name} in {text:?}"))
+    };
+    assert_eq!(
+        field("access_token"),
+        "[redacted] (add --show-secrets to print it)"
+    );
+    assert_eq!(
+        field("refresh_token"),
+        "[redacted] (add --show-secrets to print it)"
+    );
+    assert!(text.stdout.contains(&fake.seed().account_id), "{text:?}");
+    assert!(!text.stdout.contains(&code));
+
+    let code = fake.issue_code(&fake.seed().account_id, OAUTH_REDIRECT);
+    let json = run(
+        &fake,
+        &[
+            "token",
+            "exchange",
+            "--json",
+            "--code",
+            &code,
+            "--redirect-uri",
+            OAUTH_REDIRECT,
+        ],
+        &[],
+    );
+    assert_eq!(json.code, 0, "{json:?}");
+    let doc = json.json();
+    assert_eq!(doc["access_token"], "[redacted]");
+    assert_eq!(doc["refresh_token"], "[redacted]");
+    assert_eq!(doc["token_type"], "bearer");
+    assert_eq!(doc["account_id"], fake.seed().account_id.as_str());
+
+    let code = fake.issue_code(&fake.seed().account_id, OAUTH_REDIRECT);
+    let shown = run(
+        &fake,
+        &[
+            "token",
+            "exchange",
+            "--json",
+            "--show-secrets",
+            "--code",
+            &code,
+            "--redirect-uri",
+            OAUTH_REDIRECT,
+        ],
+        &[],
+    );
+    assert_eq!(shown.code, 0, "{shown:?}");
+    let token = shown.json()["access_token"].as_str().unwrap().to_owned();
+    assert!(token.len() >= 16 && token != "[redacted]", "{shown:?}");
+    // The new token works.
+    let calendars = run(&fake, &["calendars"], &[("CRONOFY_ACCESS_TOKEN", &token)]);
+    assert_eq!(calendars.code, 0, "{calendars:?}");
+
+    // A used code: Cronofy says no (400 invalid_grant).
+    let used = run(
+        &fake,
+        &[
+            "token",
+            "exchange",
+            "--json",
+            "--code",
+            &code,
+            "--redirect-uri",
+            OAUTH_REDIRECT,
+        ],
+        &[],
+    );
+    assert_eq!(used.code, 1, "{used:?}");
+    let error = used.json_error();
+    assert_eq!(
+        (error["kind"].as_str(), error["status"].as_u64()),
+        (Some("bad_request"), Some(400))
+    );
+    assert!(error["message"].as_str().unwrap().contains("invalid_grant"));
+    assert!(!used.stdout.contains(&code));
+
+    let no_secret = run(
+        &fake,
+        &[
+            "token",
+            "exchange",
+            "--code",
+            "c",
+            "--redirect-uri",
+            OAUTH_REDIRECT,
+        ],
+        &[("CRONOFY_CLIENT_SECRET", "")],
+    );
+    assert_eq!(no_secret.code, 2, "{no_secret:?}");
+    assert!(no_secret.text_error().contains("CRONOFY_CLIENT_SECRET"));
+}
+
+#[test]
+fn token_refresh_from_the_environment() {
+    let fake = fake();
+    let refresh = fake.seed().refresh_token.clone();
+    let env = [("CRONOFY_REFRESH_TOKEN", refresh.as_str())];
+    let text = run(&fake, &["token", "refresh"], &env);
+    assert_eq!(text.code, 0, "{text:?}");
+    assert!(
+        text.stdout.lines().any(|l| l.starts_with("refresh_token")
+            && l.ends_with("[redacted] (add --show-secrets to print it)")),
+        "{text:?}"
+    );
+    let json = run(&fake, &["token", "refresh", "--json"], &env);
+    assert_eq!(json.code, 0, "{json:?}");
+    assert_eq!(json.json()["access_token"], "[redacted]");
+
+    // --show-secrets prints them (the refresh token is the seeded one: Cronofy returns it).
+    let mut cmd = command();
+    cmd.args([
+        "--api-url",
+        fake.api_url(),
+        "token",
+        "refresh",
+        "--json",
+        "--show-secrets",
+    ])
+    .env("CRONOFY_CLIENT_ID", &fake.seed().client_id)
+    .env("CRONOFY_CLIENT_SECRET", &fake.seed().client_secret)
+    .env("CRONOFY_REFRESH_TOKEN", &refresh);
+    let shown = run_cmd(cmd);
+    assert_eq!(shown.code, 0, "{shown:?}");
+    assert_eq!(shown.json()["refresh_token"], refresh.as_str());
+    assert!(!shown.stdout.contains(&fake.seed().client_secret));
+
+    let bad = run(&fake, &["token", "refresh", "--refresh-token", "nope"], &[]);
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert!(bad.text_error().contains("invalid_grant"), "{bad:?}");
+}
+
+#[test]
+fn token_revoke_each_target() {
+    let fake = fake();
+    // Nothing to revoke.
+    let none = run(&fake, &["token", "revoke", "--json"], &[]);
+    assert_eq!(none.code, 2, "{none:?}");
+    assert_eq!(none.json_error()["kind"], "invalid_input");
+
+    // The access token from the environment.
+    let json = run(&fake, &["token", "revoke", "--access-token", "--json"], &[]);
+    assert_eq!(
+        (json.code, json.stdout.as_str()),
+        (0, "{\"revoked\":true}\n")
+    );
+    let after = run(&fake, &["calendars", "--json"], &[]);
+    assert_eq!(after.code, 1, "{after:?}");
+    assert_eq!(after.json_error()["kind"], "unauthorized");
+
+    // By refresh token, then by account.
+    let refresh = fake.seed().enterprise_refresh_token.clone();
+    let text = run(
+        &fake,
+        &["token", "revoke"],
+        &[("CRONOFY_REFRESH_TOKEN", &refresh)],
+    );
+    assert_eq!((text.code, text.stdout.as_str()), (0, "revoked\n"));
+    let sub = fake.seed().account_id.clone();
+    let by_sub = run(&fake, &["token", "revoke", "--sub", &sub], &[]);
+    assert_eq!(by_sub.code, 0, "{by_sub:?}");
+    let revokes = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/oauth/token/revoke")
+        .count();
+    assert_eq!(revokes, 3);
+
+    let bad_client = run(
+        &fake,
+        &["token", "revoke", "--sub", &sub, "--json"],
+        &[("CRONOFY_CLIENT_SECRET", "wrong-secret")],
+    );
+    assert_eq!(bad_client.code, 1, "{bad_client:?}");
+    assert_eq!(bad_client.json_error()["status"], 401);
+}
+
+// ---------------------------------------------------------------------------------------
+// serve-fake
+
+/// A running `serve-fake`, killed when dropped.
+struct Served {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Served {
+    fn start(args: &[&str]) -> Served {
+        let mut cmd = command();
+        cmd.arg("serve-fake").args(args);
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Served { child, lines }
+    }
+
+    fn next_line(&self) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("serve-fake printed a line")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_fake_prints_its_urls_then_one_line_per_request() {
+    let served = Served::start(&[]);
+    let first = served.next_line();
+    let ready: Value = serde_json::from_str(&first).unwrap();
+    let keys: Vec<&str> = ready
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    let mut expected = vec![
+        "api_url",
+        "app_url",
+        "access_token",
+        "refresh_token",
+        "enterprise_access_token",
+        "client_id",
+        "client_secret",
+    ];
+    // The line itself keeps the documented order.
+    let at = |k: &str| first.find(&format!("\"{k}\":")).unwrap();
+    assert!(expected.windows(2).all(|w| at(w[0]) < at(w[1])), "{first}");
+    expected.sort_unstable();
+    assert_eq!(sorted, expected);
+    let api = ready["api_url"].as_str().unwrap();
+    assert!(api.starts_with("http://127.0.0.1:"));
+
+    let token = ready["access_token"].as_str().unwrap();
+    let mut cmd = command();
+    cmd.args(["--api-url", api, "calendars", "--json"])
+        .env("CRONOFY_ACCESS_TOKEN", token);
+    let calendars = run_cmd(cmd);
+    assert_eq!(calendars.code, 0, "{calendars:?}");
+    assert!(!calendars.stdout.contains(token));
+    assert_eq!(
+        served.next_line(),
+        r#"{"host":"api","method":"GET","path":"/v1/calendars"}"#
+    );
+
+    // A request line never shows a secret query value.
+    let app = ready["app_url"].as_str().unwrap();
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let _ = agent
+        .get(format!("{app}/oauth/authorize?code=c0de-s3cret&state=st"))
+        .call();
+    let line = served.next_line();
+    assert!(!line.contains("c0de-s3cret"), "{line}");
+    assert!(line.contains("code=[redacted]&state=st"), "{line}");
+}
+
+#[test]
+fn serve_fake_on_a_given_port_takes_the_next_for_the_app_host() {
+    // Find two adjacent free ports (bounded attempts).
+    let port = (0..50)
+        .find_map(|_| {
+            let first = TcpListener::bind("127.0.0.1:0").ok()?;
+            let port = first.local_addr().ok()?.port();
+            let _second = TcpListener::bind(("127.0.0.1", port.checked_add(1)?)).ok()?;
+            Some(port)
+        })
+        .expect("two adjacent free ports");
+    let served = Served::start(&["--port", &port.to_string()]);
+    let ready: Value = serde_json::from_str(&served.next_line()).unwrap();
+    assert_eq!(ready["api_url"], format!("http://127.0.0.1:{port}"));
+    assert_eq!(ready["app_url"], format!("http://127.0.0.1:{}", port + 1));
+}
