@@ -15,7 +15,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{BuildError, DecodeError, ResponseError};
 use crate::transport::{
-    Endpoint, HttpRequest, HttpResponse, RequestContext, bearer, request_builder, success_body,
+    Endpoint, HttpRequest, HttpResponse, RequestContext, bearer, finish, request_builder,
+    success_body,
 };
 
 macro_rules! open_enum {
@@ -188,12 +189,9 @@ impl Endpoint for ListCalendars {
 
     fn to_request(&self, ctx: &RequestContext<'_>) -> Result<HttpRequest, BuildError> {
         let token = ctx.access_token.ok_or(BuildError::MissingAccessToken)?;
-        Ok(
-            request_builder(http::Method::GET, &ctx.api.join("v1/calendars"), ctx)
-                .header(http::header::AUTHORIZATION, bearer(token)?)
-                .body(Vec::new())
-                .expect("validated parts always make a request"),
-        )
+        let builder = request_builder(http::Method::GET, &ctx.api.join("v1/calendars"), ctx)?
+            .header(http::header::AUTHORIZATION, bearer(token)?);
+        finish(builder, Vec::new())
     }
 
     fn parse_response(&self, response: HttpResponse) -> Result<CalendarList, ResponseError> {

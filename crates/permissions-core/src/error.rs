@@ -49,7 +49,12 @@ pub enum BuildError {
         /// The field, in Cronofy's spelling.
         field: &'static str,
     },
-    /// A text field holds a control character.
+    /// The parts passed validation but `http` refused to form a request from them (a URL
+    /// `http::Uri` rejects although the `url` crate accepted it).
+    #[error("the request could not be formed from its parts")]
+    Malformed,
+    /// A text field holds a control character (or, for `user_agent`, a character a header
+    /// value cannot hold).
     #[error("{field}: must not contain control characters")]
     ControlCharacter {
         /// The field, in Cronofy's spelling.
@@ -339,9 +344,21 @@ impl ApiError {
                     .and_then(|p| p.error.as_deref())
                     .map(OAuthErrorCode::parse)
                     .unwrap_or_else(|| OAuthErrorCode::Other("unknown".to_owned()));
-                let description = parsed
-                    .and_then(|p| p.error_description)
-                    .map(|d| clean_snippet(&d, SNIPPET_LEN));
+                // A body that may hold a secret keeps only a code from the RFC's list: a server
+                // that echoed a token into `error` or `error_description` must not put it in
+                // our Display.
+                let (code, description) = if body_may_hold_secret {
+                    let code = match code {
+                        OAuthErrorCode::Other(_) => OAuthErrorCode::Other("unknown".to_owned()),
+                        known => known,
+                    };
+                    (code, None)
+                } else {
+                    let description = parsed
+                        .and_then(|p| p.error_description)
+                        .map(|d| clean_snippet(&d, SNIPPET_LEN));
+                    (code, description)
+                };
                 Self::BadRequest { code, description }
             }
             401 => Self::Unauthorized,
@@ -556,5 +573,28 @@ mod tests {
             true,
         );
         assert!(!format!("{secret} {secret:?}").contains("abc"));
+        let echoed = ApiError::from_response(
+            StatusCode::BAD_REQUEST,
+            &http::HeaderMap::new(),
+            br#"{"error":"tok_ECHOED","error_description":"tok_ECHOED again"}"#,
+            true,
+        );
+        assert!(
+            !format!("{echoed} {echoed:?}").contains("ECHOED"),
+            "{echoed}"
+        );
+        let known = ApiError::from_response(
+            StatusCode::BAD_REQUEST,
+            &http::HeaderMap::new(),
+            br#"{"error":"invalid_grant","error_description":"tok_ECHOED"}"#,
+            true,
+        );
+        assert_eq!(
+            known,
+            ApiError::BadRequest {
+                code: OAuthErrorCode::InvalidGrant,
+                description: None
+            }
+        );
     }
 }

@@ -315,9 +315,9 @@ fn token_request(
     body: &impl Serialize,
 ) -> Result<HttpRequest, BuildError> {
     let body = serde_json::to_vec(body).expect("strings always serialize");
-    let builder = request_builder(http::Method::POST, &ctx.api.join(path), ctx)
+    let builder = request_builder(http::Method::POST, &ctx.api.join(path), ctx)?
         .header(http::header::CACHE_CONTROL, "no-store");
-    Ok(with_json_body(builder, body))
+    with_json_body(builder, body)
 }
 
 /// Step 2: exchange an authorization code for tokens (`POST /oauth/token`,

@@ -200,9 +200,9 @@ impl Endpoint for PermissionsRequest {
 
     fn to_request(&self, ctx: &RequestContext<'_>) -> Result<HttpRequest, BuildError> {
         let token = ctx.access_token.ok_or(BuildError::MissingAccessToken)?;
-        let builder = request_builder(http::Method::POST, &ctx.api.join("v1/permissions"), ctx)
+        let builder = request_builder(http::Method::POST, &ctx.api.join("v1/permissions"), ctx)?
             .header(http::header::AUTHORIZATION, bearer(token)?);
-        Ok(with_json_body(builder, self.body()))
+        with_json_body(builder, self.body())
     }
 
     fn parse_response(&self, response: HttpResponse) -> Result<PermissionsOutcome, ResponseError> {

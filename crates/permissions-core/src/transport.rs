@@ -340,17 +340,31 @@ pub(crate) fn success_body(
     }
 }
 
-/// Builds a request with the headers every Cronofy call shares.
+/// Builds a request with the headers every Cronofy call shares. The `User-Agent` is checked
+/// here, as it is the one header whose value comes from configuration rather than validation.
 pub(crate) fn request_builder(
     method: http::Method,
     url: &url::Url,
     ctx: &RequestContext<'_>,
-) -> http::request::Builder {
-    http::Request::builder()
+) -> Result<http::request::Builder, BuildError> {
+    let user_agent =
+        http::HeaderValue::from_str(ctx.user_agent).map_err(|_| BuildError::ControlCharacter {
+            field: "user_agent",
+        })?;
+    Ok(http::Request::builder()
         .method(method)
         .uri(url.as_str())
-        .header(http::header::USER_AGENT, ctx.user_agent)
-        .header(http::header::ACCEPT, "application/json")
+        .header(http::header::USER_AGENT, user_agent)
+        .header(http::header::ACCEPT, "application/json"))
+}
+
+/// Finishes a request. Every part was validated, so a failure here means a URL `http` refuses
+/// although `url` accepted it; it is reported, never a panic.
+pub(crate) fn finish(
+    builder: http::request::Builder,
+    body: Vec<u8>,
+) -> Result<HttpRequest, BuildError> {
+    builder.body(body).map_err(|_| BuildError::Malformed)
 }
 
 /// The `Authorization: Bearer …` value, marked sensitive so that `http`'s own `Debug` and
@@ -369,10 +383,32 @@ pub(crate) fn bearer(token: &AccessToken) -> Result<http::HeaderValue, BuildErro
 /// The JSON content type Cronofy's docs show.
 pub(crate) const JSON_UTF8: &str = "application/json; charset=utf-8";
 
-/// Finishes a JSON request; the builder's inputs were validated, so this cannot fail.
-pub(crate) fn with_json_body(builder: http::request::Builder, body: Vec<u8>) -> HttpRequest {
-    builder
-        .header(http::header::CONTENT_TYPE, JSON_UTF8)
-        .body(body)
-        .expect("validated parts always make a request")
+/// Finishes a JSON request.
+pub(crate) fn with_json_body(
+    builder: http::request::Builder,
+    body: Vec<u8>,
+) -> Result<HttpRequest, BuildError> {
+    finish(builder.header(http::header::CONTENT_TYPE, JSON_UTF8), body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendars::ListCalendars;
+    use crate::data_center::DataCenter;
+
+    #[test]
+    fn a_bad_user_agent_is_an_error_not_a_panic() {
+        let hosts = DataCenter::Us.hosts();
+        let token = AccessToken::new("t");
+        let ctx = RequestContext::new(hosts.api())
+            .with_access_token(&token)
+            .with_user_agent("evil\r\nX-Injected: 1");
+        assert_eq!(
+            ListCalendars.to_request(&ctx).unwrap_err(),
+            BuildError::ControlCharacter {
+                field: "user_agent"
+            }
+        );
+    }
 }
