@@ -2,7 +2,7 @@
 //! network) and an `Arc<dyn AsyncTransport>` (a logging wrapper shared by two clients).
 //!
 //! ```text
-//! cargo run -p permissions-reqwest --example custom_transport
+//! cargo run -p permissions-reqwest --example reqwest_custom_transport
 //! ```
 
 use std::sync::Arc;

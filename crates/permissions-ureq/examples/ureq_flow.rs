@@ -1,7 +1,7 @@
 //! The whole Extended Permissions flow, all six steps, against the local fake Cronofy.
 //!
 //! ```text
-//! cargo run -p permissions-ureq --example flow
+//! cargo run -p permissions-ureq --example ureq_flow
 //! ```
 //!
 //! A second `ureq` agent plays the user's browser: it follows no redirect, so that each

@@ -3,7 +3,7 @@
 //! and logs requests around the built-in `UreqTransport`, shared by two clients).
 //!
 //! ```text
-//! cargo run -p permissions-ureq --example custom_transport
+//! cargo run -p permissions-ureq --example ureq_custom_transport
 //! ```
 
 use std::error::Error;

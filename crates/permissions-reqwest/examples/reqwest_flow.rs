@@ -2,7 +2,7 @@
 //! (`permissions-fake`). A second, plain HTTP client plays the user's browser.
 //!
 //! ```text
-//! cargo run -p permissions-reqwest --example flow
+//! cargo run -p permissions-reqwest --example reqwest_flow
 //! ```
 
 use permissions_core::{
