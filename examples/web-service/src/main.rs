@@ -1,0 +1,106 @@
+//! `cargo run -p permissions-web-example`, then open the URL it prints.
+//!
+//! With no Cronofy credentials in the environment, it starts a local fake Cronofy in this
+//! process and uses it. To use the real Cronofy, set:
+//!
+//! | variable | default | what |
+//! | --- | --- | --- |
+//! | `CRONOFY_CLIENT_ID` | (fake) | your OAuth client id; setting it switches to the real Cronofy |
+//! | `CRONOFY_CLIENT_SECRET` | required with the id | your OAuth client secret |
+//! | `CRONOFY_DATA_CENTER` | `us` | `us`, `uk`, `de`, `au`, `ca` or `sg` |
+//! | `CRONOFY_API_URL`, `CRONOFY_APP_URL` | | custom hosts instead of a data center (both) |
+//! | `APP_LISTEN` | `127.0.0.1:3000` | the address to listen on |
+//! | `APP_BASE_URL` | `http://{APP_LISTEN}` | where browsers reach the app (`https://…`, or `http://` on a loopback host; no path); register `{APP_BASE_URL}/oauth/callback` as a redirect URI |
+
+use std::env;
+use std::error::Error;
+use std::process::ExitCode;
+
+use permissions_core::{BaseUrl, ClientCredentials, ClientSecret, DataCenter, Hosts};
+use permissions_fake::FakeCronofy;
+use permissions_reqwest::Client;
+use permissions_web_example::{AppState, app};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprint!("error: {e}");
+            let mut source = e.source();
+            while let Some(cause) = source {
+                eprint!(": {cause}");
+                source = cause.source();
+            }
+            eprintln!();
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An environment variable, with an empty value counted as unset.
+fn var(name: &str) -> Option<String> {
+    env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+async fn run() -> Result<(), Box<dyn Error>> {
+    let listen = var("APP_LISTEN").unwrap_or_else(|| "127.0.0.1:3000".to_owned());
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    let base_url = match var("APP_BASE_URL") {
+        Some(url) => url,
+        None => format!("http://{}", listener.local_addr()?),
+    };
+
+    // The real Cronofy when credentials are given; otherwise a fake one, kept alive until exit.
+    let (hosts, credentials, _fake) = match var("CRONOFY_CLIENT_ID") {
+        Some(client_id) => {
+            let secret = var("CRONOFY_CLIENT_SECRET")
+                .ok_or("CRONOFY_CLIENT_SECRET must be set along with CRONOFY_CLIENT_ID")?;
+            let hosts = match (var("CRONOFY_API_URL"), var("CRONOFY_APP_URL")) {
+                (Some(api), Some(app)) => {
+                    Hosts::custom(BaseUrl::parse(&api)?, BaseUrl::parse(&app)?)
+                }
+                _ => var("CRONOFY_DATA_CENTER")
+                    .as_deref()
+                    .unwrap_or("us")
+                    .parse::<DataCenter>()?
+                    .hosts(),
+            };
+            let credentials = ClientCredentials::new(client_id, ClientSecret::new(secret));
+            (hosts, credentials, None)
+        }
+        None => {
+            let fake = FakeCronofy::start().await?;
+            let hosts = Hosts::custom(
+                BaseUrl::parse(fake.api_url())?,
+                BaseUrl::parse(fake.app_url())?,
+            );
+            let seed = fake.seed();
+            let credentials = ClientCredentials::new(
+                seed.client_id.as_str(),
+                ClientSecret::new(seed.client_secret.as_str()),
+            );
+            println!(
+                "Using a local fake Cronofy at {} (set CRONOFY_CLIENT_ID and CRONOFY_CLIENT_SECRET for the real one).",
+                fake.app_url()
+            );
+            (hosts, credentials, Some(fake))
+        }
+    };
+
+    let state = AppState::new(
+        Client::builder().hosts(hosts).build()?,
+        credentials,
+        &base_url,
+    )?;
+    println!("Listening on {}: open {base_url}", listener.local_addr()?);
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async {
+            // If Ctrl-C cannot be watched, run until killed.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,477 @@
+//! The whole flow in a real browser: headless Chromium (Debian's `chromium` and
+//! `chromium-driver` packages) driven over WebDriver with fantoccini, against the example app
+//! and a local fake Cronofy, every server on 127.0.0.1.
+//!
+//! The app is addressed as `http://localhost:{port}` and the fake as `http://127.0.0.1:{port}`:
+//! two different sites, so the session cookie (`SameSite=Lax`) must survive real cross-site
+//! returns, as it must with the real Cronofy.
+//!
+//! Without Chromium or chromedriver the tests fail when `CI` is set, and otherwise print what to
+//! install and pass. Screenshots of the final pages go to `target/browser-screenshots/`.
+#![cfg(unix)]
+
+use std::io::Write as _;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use fantoccini::{Client as WebDriver, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use permissions_core::{BaseUrl, ClientCredentials, ClientSecret, Hosts};
+use permissions_fake::FakeCronofy;
+use permissions_reqwest::Client;
+use permissions_web_example::{AppState, app};
+use serde_json::json;
+
+const HOME: &str = "cal_n23kjnwrw2_jsdfjksn234";
+const PERSONAL: &str = "cal_fe145c37de_w0rkab1e001";
+const BANK_HOLIDAYS: &str = "cal_fe145c37de_3nkj23wejk1";
+
+/// How long to wait for one page to show what is expected.
+const PAGE_WAIT: Duration = Duration::from_secs(15);
+/// An upper bound for one whole scenario, so that a stuck browser fails the test.
+const SCENARIO_LIMIT: Duration = Duration::from_secs(120);
+
+const INSTALL_HINT: &str =
+    "install Debian's packages: apt-get install chromium chromium-driver (as root)";
+
+/// Chromium's and chromedriver's paths: `/usr/bin/…`, or `CHROMIUM_PATH` / `CHROMEDRIVER_PATH`.
+fn tools() -> Option<(PathBuf, PathBuf)> {
+    let path = |var: &str, default: &str| {
+        PathBuf::from(std::env::var_os(var).unwrap_or_else(|| default.into()))
+    };
+    let chromium = path("CHROMIUM_PATH", "/usr/bin/chromium");
+    let driver = path("CHROMEDRIVER_PATH", "/usr/bin/chromedriver");
+    let missing: Vec<String> = [&chromium, &driver]
+        .into_iter()
+        .filter(|p| !p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        return Some((chromium, driver));
+    }
+    let message = format!(
+        "the browser test needs {}, which is missing: {INSTALL_HINT}",
+        missing.join(" and ")
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{message}");
+    }
+    // Straight to stderr, past the test harness's capture, so that the hint is seen.
+    let _ = writeln!(std::io::stderr(), "browser test not run: {message}");
+    None
+}
+
+/// Where screenshots (and chromedriver's log) go: `browser-screenshots/` in the target dir.
+fn output_dir() -> PathBuf {
+    // CARGO_TARGET_TMPDIR is `{target dir}/tmp`, wherever CARGO_TARGET_DIR points.
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target dir");
+    let dir = target.join("browser-screenshots");
+    std::fs::create_dir_all(&dir).expect("create the screenshot folder");
+    dir
+}
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(label: &str) -> TempDir {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        // Short: Chromium puts a Unix socket in here, and socket paths are limited to 107 bytes.
+        let dir = std::env::temp_dir().join(format!(
+            "pwe-{label}-{}-{}",
+            std::process::id(),
+            nanos % 1_000_000
+        ));
+        std::fs::create_dir_all(&dir).expect("create a temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// chromedriver, in its own process group; on drop the group (chromedriver and the Chromium it
+/// started) is killed.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    /// Starts `binary`; it and the Chromium it starts keep their temporary files in `tmp`.
+    fn start(binary: &Path, log: &Path, tmp: &Path) -> Driver {
+        // A port the OS says is free; another process could take it before chromedriver binds
+        // it, so a few attempts.
+        for _ in 0..3 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let child = {
+                use std::os::unix::process::CommandExt as _;
+                Command::new(binary)
+                    .arg(format!("--port={port}"))
+                    .arg(format!("--log-path={}", log.display()))
+                    .env("TMPDIR", tmp)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .process_group(0)
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()))
+            };
+            let mut driver = Driver {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+            };
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return driver;
+                }
+                if let Ok(Some(_)) = driver.child.try_wait() {
+                    break; // exited: most likely the port was taken; try another
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        panic!(
+            "chromedriver did not start listening; its log: {}",
+            log.display()
+        );
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // The negative pid names the process group this child leads.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A browser session in a fresh profile, with the servers it talks to.
+struct World {
+    browser: WebDriver,
+    fake: FakeCronofy,
+    app_url: String,
+    name: &'static str,
+    // Dropped last, in this order: the browser session ends with the driver.
+    _driver: Driver,
+    _scratch: TempDir,
+}
+
+impl World {
+    async fn start(name: &'static str) -> Option<World> {
+        let (chromium, driver_binary) = tools()?;
+        let fake = FakeCronofy::start().await.expect("start the fake Cronofy");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the app");
+        let app_url = format!(
+            "http://localhost:{}",
+            listener.local_addr().expect("app address").port()
+        );
+        let hosts = Hosts::custom(
+            BaseUrl::parse(fake.api_url()).unwrap(),
+            BaseUrl::parse(fake.app_url()).unwrap(),
+        );
+        let seed = fake.seed();
+        let credentials = ClientCredentials::new(
+            seed.client_id.as_str(),
+            ClientSecret::new(seed.client_secret.as_str()),
+        );
+        let client = Client::builder().hosts(hosts).build().unwrap();
+        let state = AppState::new(client, credentials, &app_url).unwrap();
+        // Runs until the test's runtime ends.
+        tokio::spawn(async move { axum::serve(listener, app(state)).await });
+
+        // A fresh profile, and a temp dir for Chromium's own scratch files: both removed at the
+        // end, even when the browser is killed.
+        let scratch = TempDir::new(name);
+        let profile = scratch.0.join("profile");
+        let tmp = scratch.0.join("tmp");
+        for dir in [&profile, &tmp] {
+            std::fs::create_dir_all(dir).expect("create a temp dir");
+        }
+        let driver = Driver::start(
+            &driver_binary,
+            &output_dir().join(format!("chromedriver-{name}.log")),
+            &tmp,
+        );
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-quic",
+                    "--disable-dev-shm-usage",
+                    "--window-size=1000,800",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            },
+        });
+        let serde_json::Value::Object(capabilities) = capabilities else {
+            unreachable!("an object literal")
+        };
+        let browser = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&driver.url)
+            .await
+            .unwrap_or_else(|e| panic!("Chromium did not start ({e}); {INSTALL_HINT}"));
+        Some(World {
+            browser,
+            fake,
+            app_url,
+            name,
+            _driver: driver,
+            _scratch: scratch,
+        })
+    }
+
+    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        match self
+            .browser
+            .wait()
+            .at_most(PAGE_WAIT)
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(element) => element,
+            Err(e) => {
+                // Without the query: it may hold an authorization code.
+                let page = match self.browser.current_url().await {
+                    Ok(url) => format!("{}{}", url.origin().ascii_serialization(), url.path()),
+                    Err(_) => "an unknown page".to_owned(),
+                };
+                let text = match self.browser.find(Locator::Css("body")).await {
+                    Ok(body) => body.text().await.unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                panic!("no `{css}` on {page} ({e}); the page says:\n{text}")
+            }
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        self.wait_for(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click `{css}`: {e}"));
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.wait_for(css).await.text().await.unwrap()
+    }
+
+    async fn level_of(&self, calendar_id: &str) -> String {
+        self.text(&format!("tr[data-calendar-id='{calendar_id}'] td.level"))
+            .await
+    }
+
+    /// Connect, approve on the consent page, choose Home and Personal, ask for access: returns
+    /// the URL of Cronofy's permissions page, where the browser now is.
+    async fn connect_and_ask(&self) -> String {
+        self.browser.goto(&self.app_url).await.unwrap();
+        self.click("a#connect").await;
+        self.click("form#approve button").await;
+        self.wait_for("table#calendars").await;
+        let url = self.browser.current_url().await.unwrap();
+        assert_eq!(
+            url.as_str(),
+            format!("{}/calendars", self.app_url),
+            "back on the app, the code exchanged"
+        );
+        assert_eq!(self.level_of(HOME).await, "sandbox");
+        // The session cookie is HttpOnly: scripts cannot read it.
+        let cookies = self
+            .browser
+            .execute("return document.cookie", vec![])
+            .await
+            .unwrap();
+        assert_eq!(cookies, json!(""));
+
+        for id in [HOME, PERSONAL] {
+            self.click(&format!("input[name='calendar'][value='{id}']"))
+                .await;
+        }
+        self.click("button#elevate-button").await;
+        self.wait_for("form#accept").await;
+        let cronofy = self.browser.current_url().await.unwrap().to_string();
+        assert!(
+            cronofy.starts_with(&format!("{}/permissions/", self.fake.app_url())),
+            "{cronofy}"
+        );
+        let asked = self.text("ul#calendars").await;
+        assert!(asked.contains(HOME) && asked.contains(PERSONAL), "{asked}");
+        cronofy
+    }
+
+    fn levels(&self) -> Vec<(String, String)> {
+        self.fake
+            .calendars_of(&self.fake.seed().account_id)
+            .into_iter()
+            .map(|c| (c.id, c.permission_level))
+            .collect()
+    }
+
+    /// Checks that nothing secret is on the page or in its URL.
+    async fn assert_no_secrets(&self) {
+        let url = self.browser.current_url().await.unwrap();
+        assert!(
+            url.query_pairs()
+                .all(|(k, _)| k != "code" && k != "access_token"),
+            "{url}"
+        );
+        let source = self.browser.source().await.unwrap();
+        let seed = self.fake.seed();
+        for secret in [&seed.client_secret, &seed.access_token, &seed.refresh_token] {
+            assert!(!source.contains(secret.as_str()), "a secret on the page");
+        }
+    }
+
+    async fn screenshot(&self, label: &str) {
+        let png = self.browser.screenshot().await.unwrap();
+        let path = output_dir().join(format!("{}-{label}.png", self.name));
+        std::fs::write(&path, png).unwrap();
+        println!("screenshot: {}", path.display());
+    }
+
+    async fn close(self) {
+        self.browser.close().await.unwrap();
+    }
+}
+
+async fn run<F: Future<Output = ()>>(scenario: F) {
+    tokio::time::timeout(SCENARIO_LIMIT, scenario)
+        .await
+        .expect("the scenario did not finish in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_on_cronofy_elevates_the_chosen_calendars() {
+    run(async {
+        let Some(w) = World::start("accept").await else {
+            return;
+        };
+        w.connect_and_ask().await;
+        w.click("form#accept button").await;
+
+        let outcome = w.wait_for("#outcome").await;
+        assert_eq!(
+            outcome.attr("data-outcome").await.unwrap().as_deref(),
+            Some("accepted")
+        );
+        let url = w.browser.current_url().await.unwrap();
+        assert_eq!(url.path(), "/permission");
+        assert_eq!(w.level_of(HOME).await, "unrestricted");
+        assert_eq!(w.level_of(PERSONAL).await, "unrestricted");
+        assert_eq!(w.level_of(BANK_HOLIDAYS).await, "sandbox");
+        let fake_levels = w.levels();
+        for (id, level) in &fake_levels {
+            let expected = if id == HOME || id == PERSONAL {
+                "unrestricted"
+            } else {
+                "sandbox"
+            };
+            assert_eq!(level, expected, "{id} at Cronofy");
+        }
+        w.assert_no_secrets().await;
+        w.screenshot("final").await;
+        w.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reject_on_cronofy_changes_nothing() {
+    run(async {
+        let Some(w) = World::start("reject").await else {
+            return;
+        };
+        let before = w.levels();
+        w.connect_and_ask().await;
+        w.click("form#reject button").await;
+
+        let outcome = w.wait_for("#outcome").await;
+        assert_eq!(
+            outcome.attr("data-outcome").await.unwrap().as_deref(),
+            Some("rejected")
+        );
+        assert!(outcome.text().await.unwrap().contains("Rejected"));
+        let url = w.browser.current_url().await.unwrap();
+        assert_eq!(url.path(), "/permission");
+        assert!(
+            url.query_pairs()
+                .any(|(k, v)| k == "error" && v == "access_denied")
+        );
+        assert_eq!(w.level_of(HOME).await, "sandbox");
+        assert_eq!(w.level_of(PERSONAL).await, "sandbox");
+        assert_eq!(w.levels(), before);
+        w.assert_no_secrets().await;
+        w.screenshot("final").await;
+        w.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_return_is_shown_as_an_error_and_changes_nothing() {
+    run(async {
+        let Some(w) = World::start("forged").await else {
+            return;
+        };
+        let before = w.levels();
+        let cronofy = w.connect_and_ask().await;
+
+        // Someone sends the user a crafted return link, with a state of their own.
+        w.browser
+            .goto(&format!("{}/permission?state=forged", w.app_url))
+            .await
+            .unwrap();
+        let error = w.text("#error").await;
+        assert!(error.contains("nothing was changed"), "{error}");
+        assert!(error.contains("state"), "{error}");
+        assert!(
+            w.browser.find(Locator::Id("outcome")).await.is_err(),
+            "no outcome shown"
+        );
+        assert_eq!(w.levels(), before);
+        w.assert_no_secrets().await;
+        w.screenshot("final").await;
+
+        // The genuine request is still answerable.
+        w.browser.goto(&cronofy).await.unwrap();
+        w.click("form#accept button").await;
+        let outcome = w.wait_for("#outcome").await;
+        assert_eq!(
+            outcome.attr("data-outcome").await.unwrap().as_deref(),
+            Some("accepted")
+        );
+        assert_eq!(w.level_of(HOME).await, "unrestricted");
+        w.close().await;
+    })
+    .await;
+}
