@@ -22,7 +22,7 @@
 use url::Url;
 
 use crate::error::{BuildError, clean_snippet};
-use crate::permissions::{parse_redirect_uri, validate_state};
+use crate::permissions::{add_state, parse_redirect_uri};
 use crate::secret::constant_time_eq;
 
 /// What the user decided.
@@ -119,14 +119,12 @@ pub struct CallbackCheck {
 impl CallbackCheck {
     /// From the `redirect_uri` given to the request (with or without its state parameter) and
     /// the state value, if one was used. The state is added to the URI as
-    /// [`crate::PermissionsRequestBuilder::state`] does, unless it is already there.
+    /// [`crate::PermissionsRequestBuilder::state`] does, unless it is already there; a URI
+    /// carrying a different state is refused.
     pub fn new(redirect_uri: &str, state: Option<&str>) -> Result<Self, BuildError> {
         let mut url = parse_redirect_uri(redirect_uri).map_err(BuildError::RedirectUri)?;
         if let Some(state) = state {
-            validate_state(state).map_err(BuildError::State)?;
-            if !url.query_pairs().any(|(k, _)| k == "state") {
-                url.query_pairs_mut().append_pair("state", state);
-            }
+            add_state(&mut url, state).map_err(BuildError::State)?;
         }
         Ok(Self {
             redirect_uri: url,

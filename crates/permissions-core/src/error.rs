@@ -114,6 +114,9 @@ pub enum StateProblem {
     /// Longer than 512 bytes.
     #[error("must be at most 512 bytes long")]
     TooLong,
+    /// The `redirect_uri` already carries a different `state` parameter.
+    #[error("redirect_uri already carries a different state parameter")]
+    Conflict,
 }
 
 /// One entry of a 422 answer: `{"key": "errors.required", "description": "required"}`.
@@ -209,7 +212,9 @@ pub enum ApiError {
     /// 404: the resource, such as a calendar, was not found.
     #[error("not found (404)")]
     NotFound,
-    /// 422: the request was invalid; the field errors say why.
+    /// 422: the request was invalid; the field errors say why (cleaned of control characters
+    /// and bounded in size as they are read; none are kept for the token endpoint, whose
+    /// bodies may hold secrets).
     #[error("unprocessable (422): {}", DisplayFields(errors))]
     Unprocessable {
         /// Field name to its errors.
@@ -244,31 +249,67 @@ pub enum ApiError {
     },
 }
 
+/// How many characters of field errors a one-line `Display` shows; the rest is counted.
+const FIELDS_DISPLAY_LEN: usize = 600;
+
 struct DisplayFields<'a>(&'a FieldErrors);
 
 impl fmt::Display for DisplayFields<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write as _;
         if self.0.is_empty() {
             return f.write_str("no field errors given");
         }
+        let mut line = String::new();
         for (i, (field, errors)) in self.0.iter().enumerate() {
             if i > 0 {
-                f.write_str("; ")?;
+                line.push_str("; ");
             }
-            write!(f, "{field}: ")?;
+            let _ = write!(line, "{field}: ");
             for (j, e) in errors.iter().enumerate() {
                 if j > 0 {
-                    f.write_str(", ")?;
+                    line.push_str(", ");
                 }
                 if e.description.is_empty() {
-                    write!(f, "{}", e.key)?;
+                    line.push_str(&e.key);
                 } else {
-                    write!(f, "{} ({})", e.description, e.key)?;
+                    let _ = write!(line, "{} ({})", e.description, e.key);
                 }
             }
+            if line.chars().count() > FIELDS_DISPLAY_LEN {
+                let remaining = self.0.len() - i - 1;
+                let cut: String = line.chars().take(FIELDS_DISPLAY_LEN).collect();
+                f.write_str(&cut)?;
+                f.write_str("…")?;
+                if remaining > 0 {
+                    write!(f, " (and {remaining} more fields)")?;
+                }
+                return Ok(());
+            }
         }
-        Ok(())
+        f.write_str(&line)
     }
+}
+
+/// Cleans a 422's field errors as they are read: control characters replaced (no terminal
+/// escapes or forged log lines), names and keys at most 64 characters, descriptions at most
+/// [`SNIPPET_LEN`], at most 100 fields of at most 20 errors each.
+fn clean_field_errors(errors: FieldErrors) -> FieldErrors {
+    errors
+        .into_iter()
+        .take(100)
+        .map(|(field, list)| {
+            let list = list
+                .into_iter()
+                .take(20)
+                .map(|e| FieldError {
+                    key: clean_snippet(&e.key, 64),
+                    description: clean_snippet(&e.description, SNIPPET_LEN),
+                })
+                .collect();
+            (clean_snippet(&field, 64), list)
+        })
+        .collect()
 }
 
 struct Snippet<'a>(&'a Option<String>);
@@ -373,9 +414,15 @@ impl ApiError {
                 }
                 // Like Cronofy's Ruby SDK: a missing or unreadable body gives no field errors,
                 // never a failure to report the 422 itself.
-                let errors = serde_json::from_slice::<Unprocessable>(body)
-                    .map(|u| u.errors)
-                    .unwrap_or_default();
+                // A body that may hold a secret (the token endpoint's) keeps no field errors:
+                // names, keys and descriptions are free text a server could echo a token into.
+                let errors = if body_may_hold_secret {
+                    FieldErrors::new()
+                } else {
+                    serde_json::from_slice::<Unprocessable>(body)
+                        .map(|u| clean_field_errors(u.errors))
+                        .unwrap_or_default()
+                };
                 Self::Unprocessable { errors }
             }
             423 => Self::Locked,

@@ -26,7 +26,7 @@ use url::Url;
 use crate::calendars::ProviderName;
 use crate::callback::{CallbackError, check_return, provider_error};
 use crate::data_center::BaseUrl;
-use crate::error::{BuildError, DecodeError, ResponseError};
+use crate::error::{BuildError, DecodeError, ResponseError, StateProblem};
 use crate::permissions::{parse_redirect_uri, validate_state};
 use crate::secret::{AccessToken, AuthorizationCode, ClientCredentials, RefreshToken};
 use crate::transport::{
@@ -38,6 +38,10 @@ use crate::transport::{
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthorizationRequest {
     client_id: String,
+    /// Exactly as given (validated): Cronofy compares the code exchange's `redirect_uri` with
+    /// this one character for character, so it is never normalized.
+    redirect_uri_as_sent: String,
+    /// The same, parsed, for checking the user's return.
     redirect_uri: Url,
     scope: Vec<String>,
     state: Option<String>,
@@ -96,7 +100,7 @@ impl AuthorizationRequest {
             }
         };
         push("client_id", &self.client_id);
-        push("redirect_uri", self.redirect_uri.as_str());
+        push("redirect_uri", &self.redirect_uri_as_sent);
         push("scope", &self.scope.join(" "));
         if let Some(state) = &self.state {
             push("state", state);
@@ -114,9 +118,16 @@ impl AuthorizationRequest {
         url
     }
 
-    /// The `redirect_uri`, as sent.
+    /// The `redirect_uri`, parsed (and so normalized: `https://A.example.com` reads
+    /// `https://a.example.com/`). Give [`Self::redirect_uri_as_sent`] to [`ExchangeCode`].
     pub fn redirect_uri(&self) -> &Url {
         &self.redirect_uri
+    }
+
+    /// The `redirect_uri` exactly as given and sent in the authorize URL: the string the code
+    /// exchange must send again, as Cronofy requires an exact match.
+    pub fn redirect_uri_as_sent(&self) -> &str {
+        &self.redirect_uri_as_sent
     }
 
     /// The state value, if any.
@@ -175,6 +186,11 @@ impl AuthorizationRequestBuilder {
         }
         if let Some(state) = &self.state {
             validate_state(state).map_err(BuildError::State)?;
+            // Cronofy appends `state` to the redirect_uri: one already there would come back
+            // twice, and no honest return could pass the check.
+            if redirect_uri.query_pairs().any(|(k, _)| k == "state") {
+                return Err(BuildError::State(StateProblem::Conflict));
+            }
         }
         for (field, value) in [
             ("provider_name", &self.provider_name),
@@ -186,6 +202,7 @@ impl AuthorizationRequestBuilder {
         }
         Ok(AuthorizationRequest {
             client_id: self.client_id,
+            redirect_uri_as_sent: self.redirect_uri,
             redirect_uri,
             scope: self.scope,
             state: self.state,
@@ -328,7 +345,8 @@ pub struct ExchangeCode {
     pub credentials: ClientCredentials,
     /// The code from the callback.
     pub code: AuthorizationCode,
-    /// The `redirect_uri` of the authorization request, exactly.
+    /// The `redirect_uri` of the authorization request, character for character
+    /// ([`AuthorizationRequest::redirect_uri_as_sent`]): Cronofy requires an exact match.
     pub redirect_uri: String,
 }
 

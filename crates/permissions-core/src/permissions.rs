@@ -157,18 +157,13 @@ impl PermissionsRequest {
     /// Reads the body of a successful answer.
     pub fn parse_outcome(body: &[u8]) -> Result<PermissionsOutcome, DecodeError> {
         const CONTEXT: &str = "permissions response";
-        #[derive(Deserialize)]
-        struct Envelope {
-            permissions_request: Inner,
-        }
-        #[derive(Deserialize)]
-        struct Inner {
-            url: Option<String>,
-            accepted: Option<bool>,
-        }
         let envelope: Envelope =
             serde_json::from_slice(body).map_err(|e| DecodeError::from_json(CONTEXT, &e, true))?;
-        let inner = envelope.permissions_request;
+        let inner = envelope.permissions_request.ok_or(DecodeError {
+            context: CONTEXT,
+            kind: DecodeErrorKind::Shape,
+            detail: Some("missing field `permissions_request`".into()),
+        })?;
         match (inner.url, inner.accepted) {
             (Some(url), _) => {
                 let url = parse_web_url(&url)
@@ -208,6 +203,78 @@ impl Endpoint for PermissionsRequest {
     fn parse_response(&self, response: HttpResponse) -> Result<PermissionsOutcome, ResponseError> {
         let body = success_body(response, false)?;
         Ok(Self::parse_outcome(&body)?)
+    }
+}
+
+/// `{"permissions_request": {...}}`. Read with visitors that accept JSON objects only: serde's
+/// derive would also read an array (`[[null, true]]`) as this struct, a shape Cronofy never sends.
+struct Envelope {
+    permissions_request: Option<Inner>,
+}
+
+struct Inner {
+    url: Option<String>,
+    accepted: Option<bool>,
+}
+
+impl<'de> Deserialize<'de> for Envelope {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Envelope;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Envelope, A::Error> {
+                let mut permissions_request = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "permissions_request" {
+                        permissions_request = Some(map.next_value::<Inner>()?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(Envelope {
+                    permissions_request,
+                })
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Inner {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Inner;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Inner, A::Error> {
+                let mut inner = Inner {
+                    url: None,
+                    accepted: None,
+                };
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match &*key {
+                        "url" => inner.url = map.next_value()?,
+                        "accepted" => inner.accepted = map.next_value()?,
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(inner)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
     }
 }
 
@@ -297,14 +364,29 @@ impl PermissionsRequestBuilder {
         let raw = self.redirect_uri.ok_or(BuildError::MissingRedirectUri)?;
         let mut redirect_uri = parse_redirect_uri(&raw).map_err(BuildError::RedirectUri)?;
         if let Some(state) = &self.state {
-            validate_state(state).map_err(BuildError::State)?;
-            redirect_uri.query_pairs_mut().append_pair("state", state);
+            add_state(&mut redirect_uri, state).map_err(BuildError::State)?;
         }
         Ok(PermissionsRequest {
             permissions,
             redirect_uri,
             state: self.state,
         })
+    }
+}
+
+/// Puts `state` into `redirect_uri` as its `state` query parameter. A URI that already carries
+/// exactly this state is left as it is (so the `redirect_uri` as sent may be given back); one
+/// that carries another is refused, as the user's return could never match.
+pub(crate) fn add_state(redirect_uri: &mut Url, state: &str) -> Result<(), StateProblem> {
+    validate_state(state)?;
+    let mut present = redirect_uri.query_pairs().filter(|(k, _)| k == "state");
+    match (present.next(), present.next()) {
+        (None, _) => {
+            redirect_uri.query_pairs_mut().append_pair("state", state);
+            Ok(())
+        }
+        (Some((_, v)), None) if v == state => Ok(()),
+        _ => Err(StateProblem::Conflict),
     }
 }
 

@@ -215,7 +215,8 @@ impl RetryPolicy {
             .base_delay
             .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
         let exp = exp.min(self.max_delay);
-        exp / 2 + exp.div_f64(2.0).mul_f64(jitter)
+        // The float half can round a hair past `exp` for huge caps; never past it.
+        (exp / 2 + exp.div_f64(2.0).mul_f64(jitter)).min(exp)
     }
 }
 

@@ -306,7 +306,7 @@ async fn oauth_callback(State(state): State<AppState>, headers: HeaderMap, uri: 
     let exchange = ExchangeCode::new(
         state.inner.credentials.clone(),
         code,
-        authorization.redirect_uri().as_str(),
+        authorization.redirect_uri_as_sent(),
     );
     let tokens = match state.inner.client.exchange_code(&exchange).await {
         Ok(tokens) => tokens,

@@ -1,0 +1,134 @@
+//! Inputs that fuzzing (`cargo xtask fuzz`, targets in `fuzz/`) found to break a contract of
+//! `src/`, each kept as a test. A test is `#[ignore]`d while its defect is open; remove the
+//! `#[ignore]` with the fix, and the test then guards it.
+//!
+//! Self-contained (only `permissions_core` and `http`), so that `fuzz/tests/regressions.rs` can
+//! compile the same file on its own.
+
+use permissions_core::http::{HeaderMap, StatusCode};
+use permissions_core::*;
+
+/// How long a one-line error may be, in characters: the longest snippet the core keeps (200)
+/// several times over, and far less than a response body.
+const MAX_DISPLAY_CHARS: usize = 1_000;
+
+fn unprocessable(body: &[u8]) -> ApiError {
+    ApiError::from_response(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &HeaderMap::new(),
+        body,
+        false,
+    )
+}
+
+/// Found by the `oauth_error` target (minimized):
+///
+/// ```text
+/// 422
+///
+/// {"errors":{"even:t_uid":[{"key":"errors.must_be_external_event_uid external ev\x7fent ui…"}]}}
+/// ```
+///
+/// A 422's field names, keys and descriptions reach `Display` verbatim: a hostile or broken
+/// server can put terminal escapes (`\u001b[2J`), new lines (forged log lines) or a megabyte of
+/// text into the one-line error the CLI prints. Every other body-derived text in `ApiError` goes
+/// through `clean_snippet` (control characters replaced, at most 64 or 200 characters).
+#[test]
+fn unprocessable_field_errors_are_short_and_printable() {
+    let many_fields: String = (0..10_000)
+        .map(|i| format!(r#""field_{i}":[{{"key":"errors.required","description":"required"}}]"#))
+        .collect::<Vec<_>>()
+        .join(",");
+    let long = "d".repeat(100_000);
+    let bodies = [
+        br#"{"errors":{"even:t_uid":[{"key":"errors.must_be_external_event_uid external ev\u007fent ui"}]}}"#.to_vec(),
+        br#"{"errors":{"event_id":[{"key":"errors.required","description":"\u001b[2J\u001b[31mpwned"}]}}"#.to_vec(),
+        br#"{"errors":{"event_id\nerror: forged line":[{"key":"k\r\n","description":"d"}]}}"#.to_vec(),
+        format!(r#"{{"errors":{{"event_id":[{{"key":"k","description":"{long}"}}]}}}}"#).into_bytes(),
+        format!(r#"{{"errors":{{{many_fields}}}}}"#).into_bytes(),
+    ];
+    for body in bodies {
+        let err = unprocessable(&body);
+        assert_eq!(err.kind(), "unprocessable");
+        let shown = err.to_string();
+        assert!(
+            !shown.chars().any(char::is_control),
+            "a control character in {shown:?}"
+        );
+        assert!(
+            shown.chars().count() <= MAX_DISPLAY_CHARS,
+            "{} characters: {shown:.200}…",
+            shown.chars().count()
+        );
+        // Still says which field was wrong.
+        assert!(shown.starts_with("unprocessable (422): "), "{shown:.200}");
+    }
+}
+
+/// The fix must keep what a person needs from an ordinary 422 (this passes today).
+#[test]
+fn ordinary_field_errors_are_still_shown_in_full() {
+    let err = unprocessable(
+        br#"{"errors":{"event_id":[{"key":"errors.required","description":"required"}],"summary":[{"key":"errors.blank","description":"can't be blank"}]}}"#,
+    );
+    assert_eq!(
+        err.to_string(),
+        "unprocessable (422): event_id: required (errors.required); summary: can't be blank (errors.blank)"
+    );
+}
+
+/// Found by the `permissions_callback` and `authorization_callback` targets from their seeds
+/// (`known_bugs::a_redirect_uri_that_already_has_a_state_still_round_trips` has the permissions
+/// half); this is the authorization half. Input (redirect_uri, state, returned URL):
+///
+/// ```text
+/// https://app.example.com/cb?state=abc
+/// abc
+/// https://app.example.com/cb?state=abc&code=c0de&state=abc
+/// ```
+///
+/// The authorize URL sends `redirect_uri` (which carries `state=abc`) and `state=abc`; Cronofy
+/// appends `code` and `state` to `redirect_uri`, so the user returns with two `state`s and the
+/// callback is refused (`StateMismatch`) however honest it is. Either `build` refuses a
+/// `redirect_uri` with a `state` parameter when a state is set, or the return is accepted.
+#[test]
+fn an_authorization_redirect_uri_with_a_state_is_refused_or_round_trips() {
+    let built = AuthorizationRequest::new(
+        "cid",
+        "https://app.example.com/cb?state=abc",
+        ["read_account"],
+    )
+    .state("abc")
+    .build();
+    if let Ok(auth) = built {
+        let mut back = auth.redirect_uri().clone();
+        back.query_pairs_mut()
+            .append_pair("code", "c0de")
+            .append_pair("state", "abc");
+        assert!(
+            matches!(
+                auth.parse_callback(back.as_str()),
+                Ok(AuthorizationOutcome::Granted { .. })
+            ),
+            "{back}"
+        );
+    }
+}
+
+/// Found by the `permissions_callback` target: `CallbackCheck::new` keeps a `state` already in
+/// `redirect_uri` even when a *different* state value is given, and then expects the given one:
+/// no return, not even the `redirect_uri` itself, is ever accepted. Input:
+///
+/// ```text
+/// https://app.example.com/cb?state=abc
+/// xyz
+/// https://app.example.com/cb?state=abc
+/// ```
+#[test]
+fn a_callback_check_with_two_different_states_is_refused() {
+    let check = CallbackCheck::new("https://app.example.com/cb?state=abc", Some("xyz"));
+    if let Ok(check) = check {
+        let own = check.redirect_uri().as_str().to_owned();
+        assert_eq!(check.parse(&own), Ok(CallbackOutcome::Accepted), "{own}");
+    }
+}
