@@ -169,6 +169,9 @@ where
     match result {
         Ok(exit) => exit,
         Err(error) => {
+            // Last line of defence: whatever a server echoed into an error, no secret this
+            // process was given is printed.
+            let error = error.redacted(&secrets_of(&cli));
             // Nothing more can be done if even this write fails; the exit code still tells.
             let _ = output.error(&error);
             error.exit
@@ -318,4 +321,21 @@ mod tests {
         assert_eq!(exit, Exit::InvalidInput);
         assert!(out.contains("\"invalid_input\""));
     }
+}
+
+/// Every secret this run was given, by flag or environment.
+fn secrets_of(cli: &Cli) -> Vec<String> {
+    use args::TokenCommand;
+    let mut secrets: Vec<String> = [&cli.global.token, &cli.global.client_secret]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    match &cli.command {
+        Command::Token(TokenCommand::Exchange(a)) => secrets.push(a.code.clone()),
+        Command::Token(TokenCommand::Refresh(a)) => secrets.push(a.refresh_token.clone()),
+        Command::Token(TokenCommand::Revoke(a)) => secrets.extend(a.refresh_token.clone()),
+        _ => {}
+    }
+    secrets
 }

@@ -19,6 +19,35 @@ pub(crate) struct CliError {
 }
 
 impl CliError {
+    /// The same error with every occurrence of each secret (4 characters or more) in its
+    /// message and field errors replaced by `[redacted]`.
+    pub(crate) fn redacted(mut self, secrets: &[String]) -> Self {
+        let scrub = |text: &mut String| {
+            for secret in secrets.iter().filter(|s| s.len() >= 4) {
+                if text.contains(secret.as_str()) {
+                    *text = text.replace(secret.as_str(), "[redacted]");
+                }
+            }
+        };
+        scrub(&mut self.message);
+        if let Some(fields) = self.fields.take() {
+            self.fields = Some(
+                fields
+                    .into_iter()
+                    .map(|(mut name, mut errors)| {
+                        scrub(&mut name);
+                        for e in &mut errors {
+                            scrub(&mut e.key);
+                            scrub(&mut e.description);
+                        }
+                        (name, errors)
+                    })
+                    .collect(),
+            );
+        }
+        self
+    }
+
     /// Bad input: nothing was sent.
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self {

@@ -357,6 +357,56 @@ impl ApiError {
         }
     }
 
+    /// Replaces every occurrence of `secret` in the text this error kept from a response body
+    /// (snippets, field errors, an OAuth description) with `[redacted]`, including a piece of it
+    /// cut off at the end of a truncated snippet. [`crate::Exchange`] does this with the access
+    /// token it sent, so a server that echoes the bearer token into an error page never puts it
+    /// in a message. Secrets shorter than 4 characters are left alone (they would redact
+    /// ordinary words).
+    pub fn redact(&mut self, secret: &str) {
+        if secret.len() < 4 {
+            return;
+        }
+        match self {
+            Self::Server { snippet, .. } | Self::UnexpectedStatus { snippet, .. } => {
+                if let Some(s) = snippet {
+                    *s = redact_in(s, secret);
+                }
+            }
+            Self::BadRequest { code, description } => {
+                if let OAuthErrorCode::Other(c) = code {
+                    *c = redact_in(c, secret);
+                }
+                if let Some(d) = description {
+                    *d = redact_in(d, secret);
+                }
+            }
+            Self::Unprocessable { errors } => {
+                if errors.iter().any(|(name, list)| {
+                    name.contains(secret)
+                        || list
+                            .iter()
+                            .any(|e| e.key.contains(secret) || e.description.contains(secret))
+                }) {
+                    *errors = std::mem::take(errors)
+                        .into_iter()
+                        .map(|(name, list)| {
+                            let list = list
+                                .into_iter()
+                                .map(|e| FieldError {
+                                    key: redact_in(&e.key, secret),
+                                    description: redact_in(&e.description, secret),
+                                })
+                                .collect();
+                            (redact_in(&name, secret), list)
+                        })
+                        .collect();
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Reads a non-2xx answer. `body_may_hold_secret` is true for endpoints whose bodies can
     /// carry a secret (the token endpoint): their bodies are never kept, not even a snippet.
     pub fn from_response(
@@ -519,6 +569,22 @@ pub enum ResponseError {
     Decode(#[from] DecodeError),
 }
 
+/// `text` with `secret` replaced by `[redacted]`; a prefix of `secret` (4 characters or more)
+/// right before a closing `…` is a secret cut by truncation and goes too.
+fn redact_in(text: &str, secret: &str) -> String {
+    let mut out = text.replace(secret, crate::secret::REDACTED);
+    if let Some(body) = out.strip_suffix('…') {
+        let cut = (4..secret.len())
+            .rev()
+            .filter(|&k| secret.is_char_boundary(k))
+            .find(|&k| body.ends_with(&secret[..k]));
+        if let Some(k) = cut {
+            out = format!("{}{}…", &body[..body.len() - k], crate::secret::REDACTED);
+        }
+    }
+    out
+}
+
 /// Keeps at most `max` characters, with control characters replaced by spaces, and marks a cut
 /// with `…`.
 pub(crate) fn clean_snippet(s: &str, max: usize) -> String {
@@ -594,6 +660,29 @@ mod tests {
                 errors: FieldErrors::new()
             }
         );
+    }
+
+    #[test]
+    fn redact_removes_an_echoed_secret_even_when_cut() {
+        let token = "tok_0123456789abcdefghij";
+        let mut whole = from(500, &format!("<p>bad token {token}</p>"));
+        whole.redact(token);
+        let shown = format!("{whole} {whole:?}");
+        assert!(!shown.contains("0123456789"), "{shown}");
+        assert!(shown.contains("[redacted]"));
+        // The token straddles the 200-character cut.
+        let mut cut = from(500, &format!("{}{token}", "x".repeat(SNIPPET_LEN - 10)));
+        cut.redact(token);
+        let shown = cut.to_string();
+        assert!(!shown.contains("tok_012345"), "{shown}");
+        let mut fields = from(
+            422,
+            &format!(
+                r#"{{"errors":{{"f{token}":[{{"key":"k{token}","description":"d {token}"}}]}}}}"#
+            ),
+        );
+        fields.redact(token);
+        assert!(!format!("{fields:?}").contains(token));
     }
 
     #[test]

@@ -254,6 +254,8 @@ pub struct Exchange<'e, E: ?Sized> {
     endpoint: &'e E,
     policy: RetryPolicy,
     attempt: u32,
+    /// The access token last sent, to redact from whatever the server echoes into an error.
+    sent_token: Option<AccessToken>,
 }
 
 impl<'e, E: Endpoint + ?Sized> Exchange<'e, E> {
@@ -263,6 +265,7 @@ impl<'e, E: Endpoint + ?Sized> Exchange<'e, E> {
             endpoint,
             policy,
             attempt: 0,
+            sent_token: None,
         }
     }
 
@@ -275,10 +278,14 @@ impl<'e, E: Endpoint + ?Sized> Exchange<'e, E> {
     pub fn next_request(&mut self, ctx: &RequestContext<'_>) -> Result<HttpRequest, BuildError> {
         let request = self.endpoint.to_request(ctx)?;
         self.attempt += 1;
+        if self.sent_token.as_ref() != ctx.access_token {
+            self.sent_token = ctx.access_token.cloned();
+        }
         Ok(request)
     }
 
-    /// Reads a response to the latest attempt.
+    /// Reads a response to the latest attempt. An error keeps no echo of the access token the
+    /// request carried ([`ApiError::redact`]).
     pub fn on_response(
         &mut self,
         response: HttpResponse,
