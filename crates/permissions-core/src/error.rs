@@ -381,27 +381,27 @@ impl ApiError {
                     *d = redact_in(d, secret);
                 }
             }
-            Self::Unprocessable { errors } => {
+            Self::Unprocessable { errors }
                 if errors.iter().any(|(name, list)| {
                     name.contains(secret)
                         || list
                             .iter()
                             .any(|e| e.key.contains(secret) || e.description.contains(secret))
-                }) {
-                    *errors = std::mem::take(errors)
-                        .into_iter()
-                        .map(|(name, list)| {
-                            let list = list
-                                .into_iter()
-                                .map(|e| FieldError {
-                                    key: redact_in(&e.key, secret),
-                                    description: redact_in(&e.description, secret),
-                                })
-                                .collect();
-                            (redact_in(&name, secret), list)
-                        })
-                        .collect();
-                }
+                }) =>
+            {
+                *errors = std::mem::take(errors)
+                    .into_iter()
+                    .map(|(name, list)| {
+                        let list = list
+                            .into_iter()
+                            .map(|e| FieldError {
+                                key: redact_in(&e.key, secret),
+                                description: redact_in(&e.description, secret),
+                            })
+                            .collect();
+                        (redact_in(&name, secret), list)
+                    })
+                    .collect();
             }
             _ => {}
         }
