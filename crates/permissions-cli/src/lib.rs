@@ -221,6 +221,23 @@ fn usage_error(e: &clap::Error, output: &mut Output<'_>) -> Exit {
     }
 }
 
+/// Every secret this run was given, by flag or environment.
+fn secrets_of(cli: &Cli) -> Vec<String> {
+    use args::TokenCommand;
+    let mut secrets: Vec<String> = [&cli.global.token, &cli.global.client_secret]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    match &cli.command {
+        Command::Token(TokenCommand::Exchange(a)) => secrets.push(a.code.clone()),
+        Command::Token(TokenCommand::Refresh(a)) => secrets.push(a.refresh_token.clone()),
+        Command::Token(TokenCommand::Revoke(a)) => secrets.extend(a.refresh_token.clone()),
+        _ => {}
+    }
+    secrets
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,21 +338,4 @@ mod tests {
         assert_eq!(exit, Exit::InvalidInput);
         assert!(out.contains("\"invalid_input\""));
     }
-}
-
-/// Every secret this run was given, by flag or environment.
-fn secrets_of(cli: &Cli) -> Vec<String> {
-    use args::TokenCommand;
-    let mut secrets: Vec<String> = [&cli.global.token, &cli.global.client_secret]
-        .into_iter()
-        .flatten()
-        .cloned()
-        .collect();
-    match &cli.command {
-        Command::Token(TokenCommand::Exchange(a)) => secrets.push(a.code.clone()),
-        Command::Token(TokenCommand::Refresh(a)) => secrets.push(a.refresh_token.clone()),
-        Command::Token(TokenCommand::Revoke(a)) => secrets.extend(a.refresh_token.clone()),
-        _ => {}
-    }
-    secrets
 }
