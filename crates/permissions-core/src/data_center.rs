@@ -150,6 +150,11 @@ impl BaseUrl {
             let path = format!("{}/", url.path());
             url.set_path(&path);
         }
+        // `url` accepts some hosts (`{`, `"`, …) that `http` refuses: refuse them now rather
+        // than at every request.
+        if http::Uri::try_from(url.as_str()).is_err() {
+            return Err(BaseUrlError::NotAUrl);
+        }
         Ok(Self { url })
     }
 
@@ -356,6 +361,10 @@ mod tests {
             Err(BaseUrlError::UnsupportedScheme)
         );
         assert_eq!(BaseUrl::parse("not a url"), Err(BaseUrlError::NotAUrl));
+        assert_eq!(
+            BaseUrl::parse("https://a{b}.example.com"),
+            Err(BaseUrlError::NotAUrl)
+        );
         assert_eq!(
             BaseUrl::parse("https://u:p@x.example.com"),
             Err(BaseUrlError::UserInfo)
