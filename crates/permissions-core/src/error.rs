@@ -12,6 +12,7 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use crate::retry::RetryAfter;
+use crate::transport::{TransportError, TransportErrorKind};
 
 /// How many characters of an unexpected, non-secret error body are kept.
 pub const SNIPPET_LEN: usize = 200;
@@ -732,5 +733,121 @@ mod tests {
                 description: None
             }
         );
+    }
+}
+
+/// Everything a call through a client can end with besides its output: the one error type of
+/// every transport crate (`permissions_reqwest::Error` and `permissions_ureq::Error` are this
+/// type), so that code written against one transport reads the other's errors the same way.
+///
+/// `Display` is one line and never shows a token, code, secret, URL query, header value, or a
+/// body beyond the short snippets the core keeps of non-secret error bodies (with the sent
+/// access token redacted). Each message is said once along the
+/// [`source`](std::error::Error::source) chain: the wrapping variants show the wrapped error's
+/// message as their own and pass its source on.
+///
+/// ```
+/// use permissions_core::{ApiError, CallError};
+/// let err = CallError::from(ApiError::Unauthorized);
+/// assert_eq!(err.kind(), "unauthorized");
+/// assert_eq!(err.status().map(|s| s.as_u16()), Some(401));
+/// assert_eq!(CallError::Timeout.kind(), "timeout");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The input cannot make a valid request; nothing was sent.
+    #[error("invalid request: {0}")]
+    InvalidRequest(BuildError),
+    /// Cronofy answered with an error status (after any retries).
+    #[error(transparent)]
+    Api(ApiError),
+    /// Cronofy answered with success, but the body could not be read.
+    #[error(transparent)]
+    Decode(DecodeError),
+    /// No complete answer within the timeout (after any retries).
+    #[error("timed out: no complete answer within the timeout")]
+    Timeout,
+    /// The response body was larger than the cap.
+    #[error("response body larger than the {limit}-byte limit")]
+    TooLarge {
+        /// The cap, in bytes: the one the transport enforced when it said, else the client's
+        /// configured cap.
+        limit: usize,
+    },
+    /// No connection could be made (refused, DNS, TLS handshake). Carries no URL.
+    #[error(transparent)]
+    Connect(TransportError),
+    /// Anything else that kept an answer from arriving: the connection dropped, the answer was
+    /// not HTTP, … Carries no URL.
+    #[error(transparent)]
+    Transport(TransportError),
+}
+
+impl CallError {
+    /// A stable, machine-readable name for the kind of failure: `invalid_input`; for API
+    /// errors [`ApiError::kind`] (`bad_request`, `unauthorized`, `payment_required`,
+    /// `forbidden`, `not_found`, `unprocessable`, `locked`, `rate_limited`, `server`,
+    /// `unexpected_status`); `decode`, `too_large`, `timeout`; `transport` (also for
+    /// [`CallError::Connect`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_input",
+            Self::Api(e) => e.kind(),
+            Self::Decode(_) => "decode",
+            Self::Timeout => "timeout",
+            Self::TooLarge { .. } => "too_large",
+            Self::Connect(_) | Self::Transport(_) => "transport",
+        }
+    }
+
+    /// The HTTP status, for [`CallError::Api`]; `None` for every other kind.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Self::Api(e) => Some(e.status()),
+            _ => None,
+        }
+    }
+
+    /// The error a failed transport stands for, by kind: `BodyTooLarge` is
+    /// [`CallError::TooLarge`] (with the transport's cap, else `default_limit`), `Timeout` is
+    /// [`CallError::Timeout`], `Connect` is [`CallError::Connect`], the rest
+    /// [`CallError::Transport`].
+    pub fn from_transport(error: TransportError, default_limit: usize) -> Self {
+        match error.kind() {
+            TransportErrorKind::BodyTooLarge => Self::TooLarge {
+                limit: error.limit().unwrap_or(default_limit),
+            },
+            TransportErrorKind::Timeout => Self::Timeout,
+            TransportErrorKind::Connect => Self::Connect(error),
+            _ => Self::Transport(error),
+        }
+    }
+}
+
+impl From<BuildError> for CallError {
+    fn from(err: BuildError) -> Self {
+        Self::InvalidRequest(err)
+    }
+}
+
+impl From<ApiError> for CallError {
+    fn from(err: ApiError) -> Self {
+        Self::Api(err)
+    }
+}
+
+impl From<DecodeError> for CallError {
+    fn from(err: DecodeError) -> Self {
+        Self::Decode(err)
+    }
+}
+
+impl From<ResponseError> for CallError {
+    fn from(err: ResponseError) -> Self {
+        match err {
+            ResponseError::Api(e) => Self::Api(e),
+            ResponseError::Decode(e) => Self::Decode(e),
+        }
     }
 }

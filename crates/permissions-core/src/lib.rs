@@ -108,8 +108,8 @@ pub use callback::{
 };
 pub use data_center::{BaseUrl, BaseUrlError, DataCenter, Hosts, UnknownDataCenter};
 pub use error::{
-    ApiError, BuildError, CalendarIdProblem, DecodeError, DecodeErrorKind, FieldError, FieldErrors,
-    OAuthErrorCode, ResponseError, StateProblem, UriProblem,
+    ApiError, BuildError, CalendarIdProblem, CallError, DecodeError, DecodeErrorKind, FieldError,
+    FieldErrors, OAuthErrorCode, ResponseError, StateProblem, UriProblem,
 };
 pub use oauth::{
     AuthorizationOutcome, AuthorizationRequest, AuthorizationRequestBuilder, ExchangeCode,

@@ -69,13 +69,28 @@ impl fmt::Display for TransportErrorKind {
 #[derive(Debug)]
 pub struct TransportError {
     kind: TransportErrorKind,
+    /// For `BodyTooLarge`: the cap the body passed, when the transport said.
+    limit: Option<usize>,
     source: Option<Box<dyn StdError + Send + Sync + 'static>>,
 }
 
 impl TransportError {
     /// A failure of this kind with no further detail.
     pub fn new(kind: TransportErrorKind) -> Self {
-        Self { kind, source: None }
+        Self {
+            kind,
+            limit: None,
+            source: None,
+        }
+    }
+
+    /// A response body passed the `limit`-byte cap.
+    pub fn body_too_large(limit: usize) -> Self {
+        Self {
+            kind: TransportErrorKind::BodyTooLarge,
+            limit: Some(limit),
+            source: None,
+        }
     }
 
     /// A failure of this kind caused by `source`.
@@ -85,6 +100,7 @@ impl TransportError {
     ) -> Self {
         Self {
             kind,
+            limit: None,
             source: Some(source.into()),
         }
     }
@@ -93,11 +109,21 @@ impl TransportError {
     pub fn kind(&self) -> TransportErrorKind {
         self.kind
     }
+
+    /// For a body over the cap: the cap, when the transport said which.
+    pub fn limit(&self) -> Option<usize> {
+        self.limit
+    }
 }
 
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.kind, f)
+        match (self.kind, self.limit) {
+            (TransportErrorKind::BodyTooLarge, Some(limit)) => {
+                write!(f, "response body larger than the {limit}-byte limit")
+            }
+            (kind, _) => fmt::Display::fmt(&kind, f),
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use permissions_core::{
     TransportError, TransportErrorKind,
 };
 
-use crate::error::{Error, InvalidUserAgent};
+use crate::Error;
 use crate::trace;
 use crate::transport::{DEFAULT_MAX_RESPONSE_BYTES, ReqwestTransport};
 
@@ -356,16 +356,17 @@ impl ClientBuilder {
     /// Builds the client.
     ///
     /// Fails with [`Error::Transport`] when the HTTP client cannot be built (with the `rustls`
-    /// feature on Linux: no CA certificates on the system) or the user agent is not a valid
-    /// header value; never with [`Error::InvalidRequest`].
+    /// feature on Linux: no CA certificates on the system), and with [`Error::InvalidRequest`]
+    /// when the user agent cannot be a header value.
     pub fn build(self) -> Result<Client, Error> {
         let user_agent = self.user_agent.unwrap_or_else(default_user_agent);
         // The core puts it in a header as given; check it here, once.
         if http::HeaderValue::from_str(&user_agent).is_err() {
-            return Err(Error::Transport(TransportError::with_source(
-                TransportErrorKind::Other,
-                InvalidUserAgent,
-            )));
+            return Err(Error::InvalidRequest(
+                permissions_core::BuildError::ControlCharacter {
+                    field: "user_agent",
+                },
+            ));
         }
         let transport = match self.transport {
             Some(transport) => transport,

@@ -80,7 +80,6 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod client;
-mod error;
 mod session;
 mod tls;
 mod trace;
@@ -89,7 +88,10 @@ mod transport;
 pub use client::{
     Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, default_user_agent,
 };
-pub use error::Error;
+/// Why a call failed: the core's [`permissions_core::CallError`], the same type as
+/// `permissions_ureq::Error`, so code written against one transport reads the other's errors
+/// the same way.
+pub use permissions_core::CallError as Error;
 pub use session::Session;
 pub use transport::{DEFAULT_MAX_RESPONSE_BYTES, ReqwestTransport};
 

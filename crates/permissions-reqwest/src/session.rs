@@ -8,8 +8,8 @@ use permissions_core::{
     PermissionsRequest, RefreshAccessToken, RefreshToken, TokenResponse,
 };
 
+use crate::Error;
 use crate::client::Client;
-use crate::error::Error;
 
 type RefreshHook = Arc<dyn Fn(&TokenResponse) + Send + Sync>;
 

@@ -6,8 +6,6 @@ use permissions_core::{
     AsyncTransport, HttpRequest, HttpResponse, TransportError, TransportErrorKind,
 };
 
-use crate::error::BodyTooLarge;
-
 /// The default cap on a response body: 1 MiB. Cronofy's answers in this flow are a few KiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1_048_576;
 
@@ -143,5 +141,5 @@ fn classify(err: reqwest::Error) -> TransportError {
 }
 
 fn too_large(limit: usize) -> TransportError {
-    TransportError::with_source(TransportErrorKind::BodyTooLarge, BodyTooLarge { limit })
+    TransportError::body_too_large(limit)
 }

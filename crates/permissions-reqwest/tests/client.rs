@@ -254,8 +254,8 @@ async fn an_invalid_user_agent_is_refused_at_build() {
         .user_agent("line\nbreak")
         .build()
         .unwrap_err();
-    assert!(matches!(err, Error::Transport(_)), "{err:?}");
-    assert!(chain(&err).contains("user agent"), "{}", chain(&err));
+    assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
+    assert!(chain(&err).contains("user_agent"), "{}", chain(&err));
 }
 
 #[tokio::test]

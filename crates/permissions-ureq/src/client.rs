@@ -300,17 +300,9 @@ impl ClientBuilder {
     }
 
     /// The `User-Agent` to send (default `permissions-ureq/x.y.z permissions-core/x.y.z`).
-    /// Control characters, which cannot go into a header, are replaced by spaces.
+    /// One that cannot be a header value (a control character) makes [`build`](Self::build) fail.
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
-        let ua: String = ua.into();
-        let clean = if ua.chars().any(is_forbidden_in_header) {
-            ua.chars()
-                .map(|c| if is_forbidden_in_header(c) { ' ' } else { c })
-                .collect()
-        } else {
-            ua
-        };
-        self.user_agent = Some(clean);
+        self.user_agent = Some(ua.into());
         self
     }
 
@@ -337,9 +329,18 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client. Fails only with [`Error::Transport`] if the HTTP client cannot be
-    /// built (ureq's agent always can).
+    /// Builds the client. Fails with [`Error::InvalidRequest`] when the user agent cannot be a
+    /// header value (a control character); nothing else can fail (ureq's agent always builds).
     pub fn build(self) -> Result<Client, Error> {
+        if let Some(ua) = &self.user_agent {
+            if http::HeaderValue::from_str(ua).is_err() {
+                return Err(Error::InvalidRequest(
+                    permissions_core::BuildError::ControlCharacter {
+                        field: "user_agent",
+                    },
+                ));
+            }
+        }
         Ok(self.finish())
     }
 
@@ -372,8 +373,4 @@ impl ClientBuilder {
             }),
         }
     }
-}
-
-fn is_forbidden_in_header(c: char) -> bool {
-    c.is_control() && c != '\t'
 }

@@ -71,12 +71,14 @@
 #![deny(missing_docs)]
 
 mod client;
-mod error;
 mod session;
 mod transport;
 
 pub use client::{Client, ClientBuilder};
-pub use error::Error;
+/// Why a call failed: the core's [`permissions_core::CallError`], the same type as
+/// `permissions_reqwest::Error`, so code written against one transport reads the other's errors
+/// the same way.
+pub use permissions_core::CallError as Error;
 pub use session::Session;
 pub use transport::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, UreqTransport,

@@ -4,7 +4,6 @@ use std::fmt;
 use std::io::{self, Read};
 use std::time::Duration;
 
-use crate::error::BodyTooLarge;
 use permissions_core::{
     HttpRequest, HttpResponse, SyncTransport, TransportError, TransportErrorKind,
 };
@@ -234,7 +233,7 @@ fn literal_address(uri: &http::Uri) -> Option<std::net::SocketAddr> {
 }
 
 fn too_large(limit: usize) -> TransportError {
-    TransportError::with_source(TransportErrorKind::BodyTooLarge, BodyTooLarge { limit })
+    TransportError::body_too_large(limit)
 }
 
 enum ReadError {
@@ -318,19 +317,14 @@ impl std::error::Error for Cause {
 
 /// Maps a ureq error to a transport error whose cause carries no URL, header value or body.
 pub(crate) fn transport_error(err: ureq::Error) -> TransportError {
-    use TransportErrorKind::{BodyTooLarge, Connect, Other, Timeout};
+    use TransportErrorKind::{Connect, Other, Timeout};
     let (kind, cause) = match err {
         ureq::Error::Timeout(phase) => (Timeout, Cause::Text(format!("timed out ({phase})"))),
         ureq::Error::HostNotFound => (Connect, Cause::Static("host not found")),
         ureq::Error::ConnectionFailed => (Connect, Cause::Static("connection failed")),
         ureq::Error::Io(e) => io_cause(e),
         ureq::Error::BodyExceedsLimit(limit) => {
-            return TransportError::with_source(
-                BodyTooLarge,
-                crate::error::BodyTooLarge {
-                    limit: usize::try_from(limit).unwrap_or(usize::MAX),
-                },
-            );
+            return TransportError::body_too_large(usize::try_from(limit).unwrap_or(usize::MAX));
         }
         ureq::Error::Tls(_) => (Connect, Cause::Static("TLS failure")),
         #[cfg(feature = "rustls")]

@@ -875,10 +875,7 @@ fn closures_and_shared_transports_plug_in() {
         move |request: HttpRequest| -> Result<HttpResponse, TransportError> {
             calls.fetch_add(1, Ordering::SeqCst);
             assert_eq!(request.uri(), "https://api-de.cronofy.com/v1/calendars");
-            assert_eq!(
-                request.headers()["user-agent"],
-                "custom/1.0 (tab\there) bell "
-            );
+            assert_eq!(request.headers()["user-agent"], "custom/1.0 (tab\there)");
             Ok(http::Response::builder()
                 .status(200)
                 .body(CALENDARS.as_bytes().to_vec())
@@ -889,7 +886,7 @@ fn closures_and_shared_transports_plug_in() {
     for transport in [shared.clone(), shared] {
         let client = Client::builder()
             .data_center(DataCenter::De)
-            .user_agent("custom/1.0 (tab\there) bell\u{7}")
+            .user_agent("custom/1.0 (tab\there)")
             .transport(transport)
             .build()
             .unwrap();
@@ -897,6 +894,16 @@ fn closures_and_shared_transports_plug_in() {
         assert_eq!(list.calendars[0].calendar_id, "cal_1");
     }
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_user_agent_that_cannot_be_a_header_is_refused_at_build() {
+    let err = Client::builder()
+        .user_agent("bell\u{7}")
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), "invalid_input", "{err:?}");
+    assert!(err.to_string().contains("user_agent"), "{err}");
 }
 
 #[test]
