@@ -152,8 +152,8 @@ pub fn parse_permissions_callback(
     redirect_uri: &Url,
     expected_state: Option<&str>,
 ) -> Result<CallbackOutcome, CallbackError> {
-    let params = check_return(returned_url, redirect_uri, expected_state)?;
-    match provider_error(&params) {
+    let returned = check_return(returned_url, redirect_uri, expected_state)?;
+    match provider_error(&returned) {
         None => Ok(CallbackOutcome::Accepted),
         Some(Ok(())) => Ok(CallbackOutcome::Rejected),
         Some(Err(e)) => Err(e),
@@ -161,12 +161,12 @@ pub fn parse_permissions_callback(
 }
 
 /// Checks that `returned_url` is `redirect_uri` (plus parameters) and carries the state.
-/// Returns the decoded query parameters.
+/// Returns the parsed URL.
 pub(crate) fn check_return(
     returned_url: &str,
     redirect_uri: &Url,
     expected_state: Option<&str>,
-) -> Result<Vec<(String, String)>, CallbackError> {
+) -> Result<Url, CallbackError> {
     let returned = Url::parse(returned_url.trim()).map_err(|_| CallbackError::InvalidUrl)?;
     let mismatch = |m| Err(CallbackError::RedirectMismatch(m));
     if returned.scheme() != redirect_uri.scheme() {
@@ -181,43 +181,43 @@ pub(crate) fn check_return(
     if returned.path() != redirect_uri.path() {
         return mismatch(Mismatch::Path);
     }
-    let params: Vec<(String, String)> = returned
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    // Query pairs are walked lazily, borrowing from the URL: a return has a handful of
+    // parameters, and allocating them all costs more than scanning twice.
     for (name, value) in redirect_uri.query_pairs() {
         if expected_state.is_some() && name == "state" {
             continue;
         }
-        if !params.iter().any(|(k, v)| *k == name && *v == value) {
+        if !returned.query_pairs().any(|(k, v)| k == name && v == value) {
             return mismatch(Mismatch::QueryParameter {
                 name: clean_snippet(&name, 64),
             });
         }
     }
     if let Some(expected) = expected_state {
-        let mut states = params.iter().filter(|(k, _)| k == "state");
+        let mut states = returned.query_pairs().filter(|(k, _)| k == "state");
         match (states.next(), states.next()) {
             (None, _) => return Err(CallbackError::MissingState),
-            (Some((_, got)), None) if constant_time_eq(got, expected) => {}
+            (Some((_, got)), None) if constant_time_eq(&got, expected) => {}
             _ => return Err(CallbackError::StateMismatch),
         }
     }
-    Ok(params)
+    Ok(returned)
+}
+
+/// The first value of parameter `name` in `url`'s query.
+pub(crate) fn query_param<'u>(url: &'u Url, name: &str) -> Option<std::borrow::Cow<'u, str>> {
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
 /// `None`: no `error`. `Some(Ok(()))`: `access_denied`. `Some(Err(_))`: another error.
-pub(crate) fn provider_error(params: &[(String, String)]) -> Option<Result<(), CallbackError>> {
-    let code = params.iter().find(|(k, _)| k == "error").map(|(_, v)| v)?;
+pub(crate) fn provider_error(returned: &Url) -> Option<Result<(), CallbackError>> {
+    let code = query_param(returned, "error")?;
     if code == "access_denied" {
         return Some(Ok(()));
     }
-    let description = params
-        .iter()
-        .find(|(k, _)| k == "error_description")
-        .map(|(_, v)| clean_snippet(v, 200));
+    let description = query_param(returned, "error_description").map(|v| clean_snippet(&v, 200));
     Some(Err(CallbackError::Error {
-        code: clean_snippet(code, 64),
+        code: clean_snippet(&code, 64),
         description,
     }))
 }

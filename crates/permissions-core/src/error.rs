@@ -524,6 +524,18 @@ pub enum DecodeErrorKind {
 }
 
 impl DecodeError {
+    /// Replaces every occurrence of `secret` in the detail (serde's messages quote values
+    /// from the body) with `[redacted]`. [`crate::Exchange`] does this with the access token
+    /// it sent.
+    pub fn redact(&mut self, secret: &str) {
+        if secret.len() < 4 {
+            return;
+        }
+        if let Some(detail) = &mut self.detail {
+            *detail = redact_in(detail, secret);
+        }
+    }
+
     pub(crate) fn new(context: &'static str, kind: DecodeErrorKind) -> Self {
         Self {
             context,

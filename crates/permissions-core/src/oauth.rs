@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::calendars::ProviderName;
-use crate::callback::{CallbackError, check_return, provider_error};
+use crate::callback::{CallbackError, check_return, provider_error, query_param};
 use crate::data_center::BaseUrl;
 use crate::error::{BuildError, DecodeError, ResponseError, StateProblem};
 use crate::permissions::{parse_redirect_uri, validate_state};
@@ -243,17 +243,16 @@ pub fn parse_authorization_callback(
     redirect_uri: &Url,
     expected_state: Option<&str>,
 ) -> Result<AuthorizationOutcome, CallbackError> {
-    let params = check_return(returned_url, redirect_uri, expected_state)?;
-    match provider_error(&params) {
+    let returned = check_return(returned_url, redirect_uri, expected_state)?;
+    match provider_error(&returned) {
         Some(Ok(())) => return Ok(AuthorizationOutcome::Denied),
         Some(Err(e)) => return Err(e),
         None => {}
     }
-    params
-        .into_iter()
-        .find(|(k, v)| k == "code" && !v.is_empty())
-        .map(|(_, code)| AuthorizationOutcome::Granted {
-            code: AuthorizationCode::new(code),
+    query_param(&returned, "code")
+        .filter(|code| !code.is_empty())
+        .map(|code| AuthorizationOutcome::Granted {
+            code: AuthorizationCode::new(code.into_owned()),
         })
         .ok_or(CallbackError::MissingCode)
 }

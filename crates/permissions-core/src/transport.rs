@@ -318,7 +318,14 @@ impl<'e, E: Endpoint + ?Sized> Exchange<'e, E> {
         now: SystemTime,
         jitter: f64,
     ) -> Step<E::Output> {
-        match self.endpoint.parse_response(response) {
+        let mut result = self.endpoint.parse_response(response);
+        if let (Err(err), Some(token)) = (&mut result, &self.sent_token) {
+            match err {
+                ResponseError::Api(e) => e.redact(token.secret()),
+                ResponseError::Decode(e) => e.redact(token.secret()),
+            }
+        }
+        match result {
             Err(ResponseError::Api(err)) => {
                 match self.decide(&Failure::from_api_error(&err), now, jitter) {
                     Some(wait) => Step::Retry(wait),

@@ -29,10 +29,11 @@ fn unprocessable(body: &[u8]) -> ApiError {
 /// {"errors":{"even:t_uid":[{"key":"errors.must_be_external_event_uid external ev\x7fent ui…"}]}}
 /// ```
 ///
-/// A 422's field names, keys and descriptions reach `Display` verbatim: a hostile or broken
-/// server can put terminal escapes (`\u001b[2J`), new lines (forged log lines) or a megabyte of
-/// text into the one-line error the CLI prints. Every other body-derived text in `ApiError` goes
-/// through `clean_snippet` (control characters replaced, at most 64 or 200 characters).
+/// A 422's field names, keys and descriptions reached `Display` verbatim: a hostile or broken
+/// server could put terminal escapes (`\u001b[2J`), new lines (forged log lines) or a megabyte
+/// of text into the one-line error the CLI prints. Every other body-derived text in `ApiError`
+/// went through `clean_snippet` (control characters replaced, at most 64 or 200 characters).
+/// Fixed: the field errors are cleaned and the `Display` bounded.
 #[test]
 fn unprocessable_field_errors_are_short_and_printable() {
     let many_fields: String = (0..10_000)
@@ -87,9 +88,9 @@ fn ordinary_field_errors_are_still_shown_in_full() {
 /// https://app.example.com/cb?state=abc&code=c0de&state=abc
 /// ```
 ///
-/// The authorize URL sends `redirect_uri` (which carries `state=abc`) and `state=abc`; Cronofy
-/// appends `code` and `state` to `redirect_uri`, so the user returns with two `state`s and the
-/// callback is refused (`StateMismatch`) however honest it is. Either `build` refuses a
+/// The authorize URL sent `redirect_uri` (which carries `state=abc`) and `state=abc`; Cronofy
+/// appends `code` and `state` to `redirect_uri`, so the user returned with two `state`s and the
+/// callback was refused (`StateMismatch`) however honest it was. Either `build` refuses a
 /// `redirect_uri` with a `state` parameter when a state is set, or the return is accepted.
 #[test]
 fn an_authorization_redirect_uri_with_a_state_is_refused_or_round_trips() {
@@ -115,9 +116,9 @@ fn an_authorization_redirect_uri_with_a_state_is_refused_or_round_trips() {
     }
 }
 
-/// Found by the `permissions_callback` target: `CallbackCheck::new` keeps a `state` already in
-/// `redirect_uri` even when a *different* state value is given, and then expects the given one:
-/// no return, not even the `redirect_uri` itself, is ever accepted. Input:
+/// Found by the `permissions_callback` target: `CallbackCheck::new` kept a `state` already in
+/// `redirect_uri` even when a *different* state value was given, and then expected the given
+/// one: no return, not even the `redirect_uri` itself, was ever accepted. Input:
 ///
 /// ```text
 /// https://app.example.com/cb?state=abc
@@ -130,5 +131,71 @@ fn a_callback_check_with_two_different_states_is_refused() {
     if let Ok(check) = check {
         let own = check.redirect_uri().as_str().to_owned();
         assert_eq!(check.parse(&own), Ok(CallbackOutcome::Accepted), "{own}");
+    }
+}
+
+/// Found by the secret audit (`tests/conformance/secret_audit.rs`): a gateway that echoes the
+/// request into its error page puts the bearer token into the error both transports return.
+/// `Exchange::on_response` documents that "an error keeps no echo of the access token the
+/// request carried ([`ApiError::redact`])", but it never calls `redact`; and a decode error's
+/// detail (serde's message, which quotes values) is not redacted at all.
+///
+/// ```text
+/// 500
+///
+/// upstream refused Authorization: Bearer <the access token sent>
+/// ```
+#[test]
+fn an_echoed_access_token_never_reaches_an_exchange_error() {
+    use std::time::SystemTime;
+    const SENT: &str = "REGRESSION-ACCESS-TOKEN-0b5e7a";
+    let api = DataCenter::Us.hosts().api().clone();
+    let token = AccessToken::new(SENT);
+    let ctx = RequestContext::new(&api).with_access_token(&token);
+    let permissions = PermissionsRequest::builder()
+        .calendar("cal_1")
+        .redirect_uri("https://app.example.com/permission")
+        .build()
+        .expect("valid");
+    let answers: [(u16, String); 6] = [
+        (
+            500,
+            format!("upstream refused Authorization: Bearer {SENT}"),
+        ),
+        (418, format!("<html>{SENT}</html>")),
+        (404, format!("no route for Bearer {SENT}")),
+        (
+            422,
+            format!(
+                r#"{{"errors":{{"permissions":[{{"key":"errors.invalid","description":"{SENT} is not allowed"}}]}}}}"#
+            ),
+        ),
+        (200, format!(r#"{{"calendars":"{SENT}"}}"#)),
+        (
+            200,
+            format!(r#"{{"permissions_request":{{"url":7,"echo":"{SENT}"}},"x":{SENT}}}"#),
+        ),
+    ];
+    fn shown<T: std::fmt::Debug>(step: Step<T>) -> String {
+        match step {
+            Step::Done(Err(err)) => format!("{err} {err:?}"),
+            other => panic!("an error, not {other:?}"),
+        }
+    }
+    for (status, body) in answers {
+        let response = || {
+            http::Response::builder()
+                .status(status)
+                .body(body.clone().into_bytes())
+                .expect("valid")
+        };
+        let mut exchange = Exchange::new(&permissions, RetryPolicy::never());
+        exchange.next_request(&ctx).expect("valid");
+        let text = shown(exchange.on_response(response(), SystemTime::UNIX_EPOCH, 0.5));
+        assert!(!text.contains(SENT), "permissions {status}: {text}");
+        let mut exchange = Exchange::new(&ListCalendars, RetryPolicy::never());
+        exchange.next_request(&ctx).expect("valid");
+        let text = shown(exchange.on_response(response(), SystemTime::UNIX_EPOCH, 0.5));
+        assert!(!text.contains(SENT), "calendars {status}: {text}");
     }
 }
