@@ -4,6 +4,8 @@
 //! Each transport is wrapped in a [`drivers::Driver`] that speaks one blocking vocabulary and
 //! reports errors in one normalized shape; each scenario runs against every driver.
 
+mod chaos;
 mod drivers;
 mod scenarios;
+mod secret_audit;
 mod soak;
