@@ -63,8 +63,6 @@ const OPEN: &[(&str, &[u8])] = &[
 ];
 
 #[test]
-#[ignore = "open: a redirect_uri with a `code` parameter (regressions::an_authorization_\
-            redirect_uri_with_a_code_is_refused_or_yields_the_added_code)"]
 fn open_findings_replay() {
     for (target, input) in OPEN {
         assert_eq!(*target, "authorization_callback");

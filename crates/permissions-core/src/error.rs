@@ -103,6 +103,10 @@ pub enum UriProblem {
     /// Contains white space or a control character (which URL parsers silently drop).
     #[error("must not contain white space or control characters")]
     InvalidCharacter,
+    /// Carries a query parameter Cronofy adds on the way back (`code`, `error`), which would
+    /// then appear twice and make the user's return ambiguous.
+    #[error("must not carry a {0} parameter: Cronofy adds it on the way back")]
+    ReservedParameter(&'static str),
 }
 
 /// What is wrong with a state value.

@@ -27,7 +27,7 @@ use crate::calendars::ProviderName;
 use crate::callback::{CallbackError, check_return, provider_error, query_param};
 use crate::data_center::BaseUrl;
 use crate::error::{BuildError, DecodeError, ResponseError, StateProblem};
-use crate::permissions::{parse_redirect_uri, validate_state};
+use crate::permissions::{parse_redirect_uri, refuse_reserved, validate_state};
 use crate::secret::{AccessToken, AuthorizationCode, ClientCredentials, RefreshToken};
 use crate::transport::{
     Endpoint, HttpRequest, HttpResponse, RequestContext, request_builder, success_body,
@@ -175,6 +175,7 @@ impl AuthorizationRequestBuilder {
         non_empty("client_id", &self.client_id)?;
         let redirect_uri =
             parse_redirect_uri(&self.redirect_uri).map_err(BuildError::RedirectUri)?;
+        refuse_reserved(&redirect_uri, &["code", "error"]).map_err(BuildError::RedirectUri)?;
         if self.scope.is_empty() {
             return Err(BuildError::Empty { field: "scope" });
         }

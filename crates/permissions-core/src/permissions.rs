@@ -363,6 +363,7 @@ impl PermissionsRequestBuilder {
         }
         let raw = self.redirect_uri.ok_or(BuildError::MissingRedirectUri)?;
         let mut redirect_uri = parse_redirect_uri(&raw).map_err(BuildError::RedirectUri)?;
+        refuse_reserved(&redirect_uri, &["error"]).map_err(BuildError::RedirectUri)?;
         if let Some(state) = &self.state {
             add_state(&mut redirect_uri, state).map_err(BuildError::State)?;
         }
@@ -416,6 +417,17 @@ pub fn parse_redirect_uri(raw: &str) -> Result<Url, UriProblem> {
         return Err(UriProblem::UserInfo);
     }
     Ok(url)
+}
+
+/// Refuses a URI carrying any of `names` as a query parameter: Cronofy adds them on the way
+/// back, and two of them would make the return ambiguous (or forge its answer).
+pub(crate) fn refuse_reserved(url: &Url, names: &[&'static str]) -> Result<(), UriProblem> {
+    for (key, _) in url.query_pairs() {
+        if let Some(name) = names.iter().find(|n| **n == key) {
+            return Err(UriProblem::ReservedParameter(name));
+        }
+    }
+    Ok(())
 }
 
 /// An absolute `http` or `https` URL with a host.
@@ -525,6 +537,10 @@ mod tests {
             ("https://user:pw@example.com/cb", UriProblem::UserInfo),
             ("https://exa mple.com/cb", UriProblem::InvalidCharacter),
             ("https://example.com/c\tb", UriProblem::InvalidCharacter),
+            (
+                "https://example.com/cb?error=access_denied",
+                UriProblem::ReservedParameter("error"),
+            ),
         ];
         for (uri, problem) in uris {
             assert_eq!(
