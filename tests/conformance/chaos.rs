@@ -766,6 +766,10 @@ fn a_server_with_an_untrusted_certificate_never_sees_the_request() {
             .expect_err("an untrusted certificate");
         assert_eq!(failure.kind, "transport", "{name}: {failure:?}");
         assert!(
+            failure.connect,
+            "{name}: a refused certificate is a connect failure: {failure:?}"
+        );
+        assert!(
             !failure.display.contains("tok-for-the-real"),
             "{name}: {failure:?}"
         );

@@ -16,6 +16,8 @@ pub(crate) struct Failure {
     pub(crate) display: String,
     pub(crate) debug: String,
     pub(crate) chain: String,
+    /// `kind` is `transport` for both; this tells a failure to connect (nothing was sent).
+    pub(crate) connect: bool,
 }
 
 fn failure(
@@ -35,6 +37,7 @@ fn failure(
         display: err.to_string(),
         debug: format!("{err:?} {err:#?}"),
         chain,
+        connect: false,
     }
 }
 
@@ -78,8 +81,11 @@ pub(crate) fn all() -> Vec<(&'static str, Factory)> {
 
 struct Ureq(permissions_ureq::Client);
 
-fn ureq_failure(e: permissions_ureq::Error) -> Failure {
-    failure(&e, e.kind(), e.status().map(|s| s.as_u16()))
+/// Both transports' errors are the core's `CallError`: one mapping serves them.
+fn call_failure(e: permissions_core::CallError) -> Failure {
+    let mut f = failure(&e, e.kind(), e.status().map(|s| s.as_u16()));
+    f.connect = matches!(e, permissions_core::CallError::Connect(_));
+    f
 }
 
 fn ureq_driver(config: &Config) -> Box<dyn Driver> {
@@ -99,7 +105,7 @@ impl Driver for Ureq {
         "ureq"
     }
     fn list_calendars(&self, token: &AccessToken) -> Result<CalendarList, Failure> {
-        self.0.list_calendars(token).map_err(ureq_failure)
+        self.0.list_calendars(token).map_err(call_failure)
     }
     fn request_permissions(
         &self,
@@ -108,10 +114,10 @@ impl Driver for Ureq {
     ) -> Result<PermissionsOutcome, Failure> {
         self.0
             .request_permissions(token, request)
-            .map_err(ureq_failure)
+            .map_err(call_failure)
     }
     fn exchange_code(&self, exchange: &ExchangeCode) -> Result<TokenResponse, Failure> {
-        self.0.exchange_code(exchange).map_err(ureq_failure)
+        self.0.exchange_code(exchange).map_err(call_failure)
     }
     fn soak(
         &self,
@@ -147,10 +153,6 @@ struct Reqwest {
     rt: tokio::runtime::Runtime,
 }
 
-fn reqwest_failure(e: permissions_reqwest::Error) -> Failure {
-    failure(&e, e.kind(), e.status().map(|s| s.as_u16()))
-}
-
 fn reqwest_driver(config: &Config) -> Box<dyn Driver> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -177,7 +179,7 @@ impl Driver for Reqwest {
     fn list_calendars(&self, token: &AccessToken) -> Result<CalendarList, Failure> {
         self.rt
             .block_on(self.client.list_calendars(token))
-            .map_err(reqwest_failure)
+            .map_err(call_failure)
     }
     fn request_permissions(
         &self,
@@ -186,12 +188,12 @@ impl Driver for Reqwest {
     ) -> Result<PermissionsOutcome, Failure> {
         self.rt
             .block_on(self.client.request_permissions(token, request))
-            .map_err(reqwest_failure)
+            .map_err(call_failure)
     }
     fn exchange_code(&self, exchange: &ExchangeCode) -> Result<TokenResponse, Failure> {
         self.rt
             .block_on(self.client.exchange_code(exchange))
-            .map_err(reqwest_failure)
+            .map_err(call_failure)
     }
     fn soak(
         &self,

@@ -483,6 +483,7 @@ fn refused_connection_is_a_connect_error() {
             .list_calendars(&AccessToken::new("t0k3n-refused"))
             .unwrap_err();
         assert_eq!(failure.kind, "transport", "{name}: {failure:?}");
+        assert!(failure.connect, "{name}: {failure:?}");
         assert!(!failure.display.contains("t0k3n-refused"));
     }
 }

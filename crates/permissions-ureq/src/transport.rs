@@ -355,6 +355,13 @@ pub(crate) fn transport_error(err: ureq::Error) -> TransportError {
 
 fn io_cause(e: io::Error) -> (TransportErrorKind, Cause) {
     use io::ErrorKind as K;
+    #[cfg(feature = "rustls")]
+    if let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        return tls_cause(tls);
+    }
     let kind = match e.kind() {
         K::ConnectionRefused
         | K::HostUnreachable
@@ -374,6 +381,23 @@ fn io_cause(e: io::Error) -> (TransportErrorKind, Cause) {
         None => Cause::Os(io::Error::from(e.kind())),
     };
     (kind, cause)
+}
+
+/// A rustls failure: the handshake ones (the certificate, the peer's protocol) happen before
+/// the request is written, so they are connect failures; rustls's text names the problem
+/// (e.g. `invalid peer certificate: UnknownIssuer`) and carries no URL.
+#[cfg(feature = "rustls")]
+fn tls_cause(tls: &rustls::Error) -> (TransportErrorKind, Cause) {
+    use rustls::Error as E;
+    let kind = match tls {
+        E::InvalidCertificate(_)
+        | E::NoCertificatesPresented
+        | E::PeerIncompatible(_)
+        | E::UnsupportedNameType
+        | E::InappropriateHandshakeMessage { .. } => TransportErrorKind::Connect,
+        _ => TransportErrorKind::Other,
+    };
+    (kind, Cause::Text(format!("TLS failure: {tls}")))
 }
 
 #[cfg(test)]
