@@ -189,7 +189,7 @@ impl Endpoint for ListCalendars {
 
     fn to_request(&self, ctx: &RequestContext<'_>) -> Result<HttpRequest, BuildError> {
         let token = ctx.access_token.ok_or(BuildError::MissingAccessToken)?;
-        let builder = request_builder(http::Method::GET, &ctx.api.join("v1/calendars"), ctx)?
+        let builder = request_builder(http::Method::GET, "v1/calendars", ctx)?
             .header(http::header::AUTHORIZATION, bearer(token)?);
         finish(builder, Vec::new())
     }

@@ -19,6 +19,8 @@
 //! assert_eq!(check.parse("https://app.example.com/permission?state=forged"), Err(CallbackError::StateMismatch));
 //! ```
 
+use std::borrow::Cow;
+
 use url::Url;
 
 use crate::error::{BuildError, clean_snippet};
@@ -114,6 +116,8 @@ impl CallbackError {
 pub struct CallbackCheck {
     redirect_uri: Url,
     state: Option<String>,
+    /// The `redirect_uri`'s own query parameters (the state aside), decoded once.
+    required: Vec<(String, String)>,
 }
 
 impl CallbackCheck {
@@ -126,9 +130,13 @@ impl CallbackCheck {
         if let Some(state) = state {
             add_state(&mut url, state).map_err(BuildError::State)?;
         }
+        let required = required_params(&url, state.is_some())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
         Ok(Self {
             redirect_uri: url,
             state: state.map(str::to_owned),
+            required,
         })
     }
 
@@ -139,7 +147,17 @@ impl CallbackCheck {
 
     /// Reads the URL the user came back on.
     pub fn parse(&self, returned_url: &str) -> Result<CallbackOutcome, CallbackError> {
-        parse_permissions_callback(returned_url, &self.redirect_uri, self.state.as_deref())
+        let required = self
+            .required
+            .iter()
+            .map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())));
+        check_return(
+            returned_url,
+            &self.redirect_uri,
+            required,
+            self.state.as_deref(),
+            permissions_answer,
+        )
     }
 }
 
@@ -152,21 +170,98 @@ pub fn parse_permissions_callback(
     redirect_uri: &Url,
     expected_state: Option<&str>,
 ) -> Result<CallbackOutcome, CallbackError> {
-    let returned = check_return(returned_url, redirect_uri, expected_state)?;
-    match provider_error(&returned) {
+    check_return(
+        returned_url,
+        redirect_uri,
+        required_params(redirect_uri, expected_state.is_some()),
+        expected_state,
+        permissions_answer,
+    )
+}
+
+/// What a checked permissions return says.
+fn permissions_answer(params: ReturnParams<'_>) -> Result<CallbackOutcome, CallbackError> {
+    match params.provider_error() {
         None => Ok(CallbackOutcome::Accepted),
         Some(Ok(())) => Ok(CallbackOutcome::Rejected),
         Some(Err(e)) => Err(e),
     }
 }
 
-/// Checks that `returned_url` is `redirect_uri` (plus parameters) and carries the state.
-/// Returns the parsed URL.
-pub(crate) fn check_return(
+/// The query parameters of `redirect_uri` a return must keep: all of them, but `state` when it
+/// is checked on its own.
+pub(crate) fn required_params(
+    redirect_uri: &Url,
+    state_checked: bool,
+) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    redirect_uri
+        .query_pairs()
+        .filter(move |(k, _)| !(state_checked && k == "state"))
+}
+
+/// The parameters of a return that the flow reads, from one pass over its query (values
+/// borrowed from the URL unless percent-decoding had to allocate).
+pub(crate) struct ReturnParams<'u> {
+    states: usize,
+    state: Option<Cow<'u, str>>,
+    error: Option<Cow<'u, str>>,
+    error_description: Option<Cow<'u, str>>,
+    /// The first `code` (redirect URIs carrying their own `code` are refused when built).
+    pub(crate) code: Option<Cow<'u, str>>,
+}
+
+impl<'u> ReturnParams<'u> {
+    fn read(url: &'u Url) -> Self {
+        let mut params = ReturnParams {
+            states: 0,
+            state: None,
+            error: None,
+            error_description: None,
+            code: None,
+        };
+        for (name, value) in url.query_pairs() {
+            let slot = match &*name {
+                "state" => {
+                    params.states += 1;
+                    &mut params.state
+                }
+                "error" => &mut params.error,
+                "error_description" => &mut params.error_description,
+                "code" => &mut params.code,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(value);
+            }
+        }
+        params
+    }
+
+    /// `None`: no `error`. `Some(Ok(()))`: `access_denied`. `Some(Err(_))`: another error.
+    pub(crate) fn provider_error(&self) -> Option<Result<(), CallbackError>> {
+        let code = self.error.as_deref()?;
+        if code == "access_denied" {
+            return Some(Ok(()));
+        }
+        Some(Err(CallbackError::Error {
+            code: clean_snippet(code, 64),
+            description: self
+                .error_description
+                .as_deref()
+                .map(|d| clean_snippet(d, 200)),
+        }))
+    }
+}
+
+/// Checks that `returned_url` is `redirect_uri` (plus parameters) and carries the state, then
+/// hands its parameters to `read`.
+pub(crate) fn check_return<'r, R>(
     returned_url: &str,
     redirect_uri: &Url,
+    required: impl Iterator<Item = (Cow<'r, str>, Cow<'r, str>)>,
     expected_state: Option<&str>,
-) -> Result<Url, CallbackError> {
+    read: impl FnOnce(ReturnParams<'_>) -> Result<R, CallbackError>,
+) -> Result<R, CallbackError> {
     let returned = Url::parse(returned_url.trim()).map_err(|_| CallbackError::InvalidUrl)?;
     let mismatch = |m| Err(CallbackError::RedirectMismatch(m));
     if returned.scheme() != redirect_uri.scheme() {
@@ -181,45 +276,24 @@ pub(crate) fn check_return(
     if returned.path() != redirect_uri.path() {
         return mismatch(Mismatch::Path);
     }
-    // Query pairs are walked lazily, borrowing from the URL: a return has a handful of
-    // parameters, and allocating them all costs more than scanning twice.
-    for (name, value) in redirect_uri.query_pairs() {
-        if expected_state.is_some() && name == "state" {
-            continue;
-        }
+    // A return has a handful of parameters: scanning them per expected parameter, borrowing,
+    // costs less than collecting them.
+    for (name, value) in required {
         if !returned.query_pairs().any(|(k, v)| k == name && v == value) {
             return mismatch(Mismatch::QueryParameter {
                 name: clean_snippet(&name, 64),
             });
         }
     }
+    let params = ReturnParams::read(&returned);
     if let Some(expected) = expected_state {
-        let mut states = returned.query_pairs().filter(|(k, _)| k == "state");
-        match (states.next(), states.next()) {
+        match (&params.state, params.states) {
             (None, _) => return Err(CallbackError::MissingState),
-            (Some((_, got)), None) if constant_time_eq(&got, expected) => {}
+            (Some(got), 1) if constant_time_eq(got, expected) => {}
             _ => return Err(CallbackError::StateMismatch),
         }
     }
-    Ok(returned)
-}
-
-/// The first value of parameter `name` in `url`'s query.
-pub(crate) fn query_param<'u>(url: &'u Url, name: &str) -> Option<std::borrow::Cow<'u, str>> {
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v)
-}
-
-/// `None`: no `error`. `Some(Ok(()))`: `access_denied`. `Some(Err(_))`: another error.
-pub(crate) fn provider_error(returned: &Url) -> Option<Result<(), CallbackError>> {
-    let code = query_param(returned, "error")?;
-    if code == "access_denied" {
-        return Some(Ok(()));
-    }
-    let description = query_param(returned, "error_description").map(|v| clean_snippet(&v, 200));
-    Some(Err(CallbackError::Error {
-        code: clean_snippet(&code, 64),
-        description,
-    }))
+    read(params)
 }
 
 #[cfg(test)]

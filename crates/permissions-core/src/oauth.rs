@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::calendars::ProviderName;
-use crate::callback::{CallbackError, check_return, provider_error, query_param};
+use crate::callback::{CallbackError, check_return, required_params};
 use crate::data_center::BaseUrl;
 use crate::error::{BuildError, DecodeError, ResponseError, StateProblem};
 use crate::permissions::{parse_redirect_uri, refuse_reserved, validate_state};
@@ -244,18 +244,27 @@ pub fn parse_authorization_callback(
     redirect_uri: &Url,
     expected_state: Option<&str>,
 ) -> Result<AuthorizationOutcome, CallbackError> {
-    let returned = check_return(returned_url, redirect_uri, expected_state)?;
-    match provider_error(&returned) {
-        Some(Ok(())) => return Ok(AuthorizationOutcome::Denied),
-        Some(Err(e)) => return Err(e),
-        None => {}
-    }
-    query_param(&returned, "code")
-        .filter(|code| !code.is_empty())
-        .map(|code| AuthorizationOutcome::Granted {
-            code: AuthorizationCode::new(code.into_owned()),
-        })
-        .ok_or(CallbackError::MissingCode)
+    let required = required_params(redirect_uri, expected_state.is_some());
+    check_return(
+        returned_url,
+        redirect_uri,
+        required,
+        expected_state,
+        |params| {
+            match params.provider_error() {
+                Some(Ok(())) => return Ok(AuthorizationOutcome::Denied),
+                Some(Err(e)) => return Err(e),
+                None => {}
+            }
+            params
+                .code
+                .filter(|code| !code.is_empty())
+                .map(|code| AuthorizationOutcome::Granted {
+                    code: AuthorizationCode::new(code.into_owned()),
+                })
+                .ok_or(CallbackError::MissingCode)
+        },
+    )
 }
 
 /// The profile linked by an authorization (code exchange only).
@@ -332,7 +341,7 @@ fn token_request(
     body: &impl Serialize,
 ) -> Result<HttpRequest, BuildError> {
     let body = serde_json::to_vec(body).expect("strings always serialize");
-    let builder = request_builder(http::Method::POST, &ctx.api.join(path), ctx)?
+    let builder = request_builder(http::Method::POST, path, ctx)?
         .header(http::header::CACHE_CONTROL, "no-store");
     with_json_body(builder, body)
 }

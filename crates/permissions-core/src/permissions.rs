@@ -195,7 +195,7 @@ impl Endpoint for PermissionsRequest {
 
     fn to_request(&self, ctx: &RequestContext<'_>) -> Result<HttpRequest, BuildError> {
         let token = ctx.access_token.ok_or(BuildError::MissingAccessToken)?;
-        let builder = request_builder(http::Method::POST, &ctx.api.join("v1/permissions"), ctx)?
+        let builder = request_builder(http::Method::POST, "v1/permissions", ctx)?
             .header(http::header::AUTHORIZATION, bearer(token)?);
         with_json_body(builder, self.body())
     }
@@ -217,6 +217,35 @@ struct Inner {
     accepted: Option<bool>,
 }
 
+/// A key of either object, read without allocating (serde's `Cow<str>` always allocates).
+enum Key {
+    PermissionsRequest,
+    Url,
+    Accepted,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key, E> {
+                Ok(match v {
+                    "permissions_request" => Key::PermissionsRequest,
+                    "url" => Key::Url,
+                    "accepted" => Key::Accepted,
+                    _ => Key::Other,
+                })
+            }
+        }
+        deserializer.deserialize_identifier(Visitor)
+    }
+}
+
 impl<'de> Deserialize<'de> for Envelope {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Visitor;
@@ -230,8 +259,8 @@ impl<'de> Deserialize<'de> for Envelope {
                 mut map: A,
             ) -> Result<Envelope, A::Error> {
                 let mut permissions_request = None;
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    if key == "permissions_request" {
+                while let Some(key) = map.next_key::<Key>()? {
+                    if let Key::PermissionsRequest = key {
                         permissions_request = Some(map.next_value::<Inner>()?);
                     } else {
                         map.next_value::<serde::de::IgnoredAny>()?;
@@ -262,10 +291,10 @@ impl<'de> Deserialize<'de> for Inner {
                     url: None,
                     accepted: None,
                 };
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    match &*key {
-                        "url" => inner.url = map.next_value()?,
-                        "accepted" => inner.accepted = map.next_value()?,
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Url => inner.url = map.next_value()?,
+                        Key::Accepted => inner.accepted = map.next_value()?,
                         _ => {
                             map.next_value::<serde::de::IgnoredAny>()?;
                         }

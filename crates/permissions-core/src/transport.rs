@@ -384,16 +384,23 @@ pub(crate) fn success_body(
 /// here, as it is the one header whose value comes from configuration rather than validation.
 pub(crate) fn request_builder(
     method: http::Method,
-    url: &url::Url,
+    path: &str,
     ctx: &RequestContext<'_>,
 ) -> Result<http::request::Builder, BuildError> {
     let user_agent =
         http::HeaderValue::from_str(ctx.user_agent).map_err(|_| BuildError::ControlCharacter {
             field: "user_agent",
         })?;
+    // The base always ends with `/` and has no query or fragment (`BaseUrl::parse`), and the
+    // paths are the core's own constants: text concatenation is the join, with one parse
+    // (by `http`) instead of a `Url` clone, re-serialization and parse.
+    let mut uri = String::with_capacity(ctx.api.as_str().len() + path.len());
+    uri.push_str(ctx.api.as_str());
+    uri.push_str(path);
+    let uri = http::Uri::try_from(uri).map_err(|_| BuildError::Malformed)?;
     Ok(http::Request::builder()
         .method(method)
-        .uri(url.as_str())
+        .uri(uri)
         .header(http::header::USER_AGENT, user_agent)
         .header(http::header::ACCEPT, "application/json"))
 }
