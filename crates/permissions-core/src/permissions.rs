@@ -117,6 +117,9 @@ pub struct PermissionsRequest {
     /// The URI as sent: the given one, with `state` added when asked for.
     redirect_uri: Url,
     state: Option<String>,
+    /// The JSON body, serialized once when built: a request may be sent several times (retries,
+    /// a refreshed token), and its parts never change.
+    body: Vec<u8>,
 }
 
 impl PermissionsRequest {
@@ -142,14 +145,18 @@ impl PermissionsRequest {
 
     /// The JSON body: compact, keys in the documented order.
     pub fn body(&self) -> Vec<u8> {
+        self.body.clone()
+    }
+
+    fn serialize_body(permissions: &[CalendarPermission], redirect_uri: &Url) -> Vec<u8> {
         #[derive(Serialize)]
         struct Body<'a> {
             permissions: &'a [CalendarPermission],
             redirect_uri: &'a str,
         }
         serde_json::to_vec(&Body {
-            permissions: &self.permissions,
-            redirect_uri: self.redirect_uri.as_str(),
+            permissions,
+            redirect_uri: redirect_uri.as_str(),
         })
         .expect("strings always serialize")
     }
@@ -396,10 +403,12 @@ impl PermissionsRequestBuilder {
         if let Some(state) = &self.state {
             add_state(&mut redirect_uri, state).map_err(BuildError::State)?;
         }
+        let body = PermissionsRequest::serialize_body(&permissions, &redirect_uri);
         Ok(PermissionsRequest {
             permissions,
             redirect_uri,
             state: self.state,
+            body,
         })
     }
 }
