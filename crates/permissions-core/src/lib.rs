@@ -86,6 +86,7 @@
 //! Access and refresh tokens, client secrets and authorization codes are their own types
 //! ([`AccessToken`], …): `Debug` prints `[redacted]`, there is no `Display`, and the
 //! `Authorization` header value is marked sensitive. No error holds a secret or a whole body.
+//! The wrappers hold [`secrecy`]'s `SecretString`, wiped from memory when dropped.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -2,8 +2,11 @@
 //!
 //! Each is its own type so that it can never be printed by accident: `Debug` prints
 //! `AccessToken([redacted])`, there is no `Display`, and the value is read only through an
-//! explicit [`AccessToken::secret`]. Equality is compared in constant time.
+//! explicit [`AccessToken::secret`]. Equality is compared in constant time. The value is held
+//! in a [`secrecy::SecretString`], so the wrapper's copy is wiped from memory when dropped
+//! (copies made on purpose — a request body, a header value — are not).
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
 use subtle::ConstantTimeEq;
 
@@ -14,23 +17,24 @@ macro_rules! secret_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone)]
-        pub struct $name(String);
+        pub struct $name(SecretString);
 
         impl $name {
             /// Wraps a secret value.
             pub fn new(value: impl Into<String>) -> Self {
-                Self(value.into())
+                Self(SecretString::from(value.into()))
             }
 
             /// Reads the secret value. Every call site that does this is a place where the
             /// secret leaves the type's protection: keep them few and easy to audit.
             pub fn secret(&self) -> &str {
-                &self.0
+                self.0.expose_secret()
             }
 
-            /// Consumes the wrapper and returns the secret value.
+            /// Consumes the wrapper and returns a copy of the secret value (the wrapper's own
+            /// copy is wiped).
             pub fn into_secret(self) -> String {
-                self.0
+                self.0.expose_secret().to_owned()
             }
         }
 
@@ -42,7 +46,7 @@ macro_rules! secret_type {
 
         impl PartialEq for $name {
             fn eq(&self, other: &Self) -> bool {
-                self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+                self.secret().as_bytes().ct_eq(other.secret().as_bytes()).into()
             }
         }
 
@@ -50,19 +54,19 @@ macro_rules! secret_type {
 
         impl From<String> for $name {
             fn from(value: String) -> Self {
-                Self(value)
+                Self::new(value)
             }
         }
 
         impl From<&str> for $name {
             fn from(value: &str) -> Self {
-                Self(value.to_owned())
+                Self(SecretString::from(value))
             }
         }
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                String::deserialize(deserializer).map(Self)
+                String::deserialize(deserializer).map(Self::new)
             }
         }
     };
