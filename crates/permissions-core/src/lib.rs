@@ -113,9 +113,9 @@ pub use error::{
     FieldErrors, OAuthErrorCode, ResponseError, StateProblem, UriProblem,
 };
 pub use oauth::{
-    AuthorizationOutcome, AuthorizationRequest, AuthorizationRequestBuilder, ExchangeCode,
-    LinkingProfile, RefreshAccessToken, Revocable, RevokeToken, TokenResponse,
-    parse_authorization_callback,
+    AfterUnauthorized, AuthorizationOutcome, AuthorizationRequest, AuthorizationRequestBuilder,
+    ExchangeCode, LinkingProfile, RefreshAccessToken, Revocable, RevokeToken, SessionTokens,
+    TokenResponse, parse_authorization_callback,
 };
 pub use permissions::{
     CalendarId, CalendarPermission, PermissionLevel, PermissionsOutcome, PermissionsRequest,
@@ -124,6 +124,7 @@ pub use permissions::{
 pub use retry::{Failure, RetryAfter, RetryDecision, RetryPolicy};
 pub use secret::{AccessToken, AuthorizationCode, ClientCredentials, ClientSecret, RefreshToken};
 pub use transport::{
-    AsyncTransport, Endpoint, Exchange, HttpRequest, HttpResponse, RequestContext, Step,
-    SyncTransport, TransportError, TransportErrorKind, USER_AGENT,
+    AsyncTransport, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, Endpoint,
+    Exchange, HttpRequest, HttpResponse, RequestContext, Step, SyncTransport, TransportError,
+    TransportErrorKind, USER_AGENT,
 };

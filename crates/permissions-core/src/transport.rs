@@ -36,6 +36,13 @@ pub type HttpRequest = http::Request<Vec<u8>>;
 /// A response as a value: status, headers, body.
 pub type HttpResponse = http::Response<Vec<u8>>;
 
+/// The time a transport allows to open a connection, TLS included, unless configured otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The time a transport allows for one whole attempt, body included, unless configured otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest response body a transport accepts, in bytes, unless configured otherwise (1 MiB).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1_048_576;
+
 /// The `User-Agent` the core sets; transports replace it with one that names them too.
 pub const USER_AGENT: &str = concat!("permissions-core/", env!("CARGO_PKG_VERSION"));
 

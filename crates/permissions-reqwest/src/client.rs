@@ -14,12 +14,8 @@ use permissions_core::{
 
 use crate::Error;
 use crate::trace;
-use crate::transport::{DEFAULT_MAX_RESPONSE_BYTES, ReqwestTransport};
-
-/// The default time allowed to open a connection (TCP and TLS): 10 s.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The default time allowed for a whole request, body included: 30 s.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::transport::ReqwestTransport;
+use permissions_core::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT};
 
 /// The default `User-Agent`: `permissions-reqwest/x.y.z permissions-core/x.y.z`.
 pub fn default_user_agent() -> String {

@@ -85,15 +85,16 @@ mod tls;
 mod trace;
 mod transport;
 
-pub use client::{
-    Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, default_user_agent,
-};
+pub use client::{Client, ClientBuilder, default_user_agent};
 /// Why a call failed: the core's [`permissions_core::CallError`], the same type as
 /// `permissions_ureq::Error`, so code written against one transport reads the other's errors
 /// the same way.
 pub use permissions_core::CallError as Error;
+/// The defaults every transport shares (10 s to connect, 30 s per attempt, 1 MiB per body),
+/// defined once in the core.
+pub use permissions_core::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT};
 pub use session::Session;
-pub use transport::{DEFAULT_MAX_RESPONSE_BYTES, ReqwestTransport};
+pub use transport::ReqwestTransport;
 
 pub use permissions_core;
 pub use reqwest;

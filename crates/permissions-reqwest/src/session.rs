@@ -4,8 +4,9 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use permissions_core::{
-    AccessToken, ApiError, CalendarList, ClientCredentials, Endpoint, PermissionsOutcome,
-    PermissionsRequest, RefreshAccessToken, RefreshToken, TokenResponse,
+    AccessToken, AfterUnauthorized, ApiError, CalendarList, ClientCredentials, Endpoint,
+    PermissionsOutcome, PermissionsRequest, RefreshAccessToken, RefreshToken, SessionTokens,
+    TokenResponse,
 };
 
 use crate::Error;
@@ -50,17 +51,10 @@ pub struct Session {
 struct Inner {
     client: Client,
     credentials: ClientCredentials,
-    tokens: RwLock<Tokens>,
+    tokens: RwLock<SessionTokens>,
     /// Held for the whole of a refresh: one refresh at a time.
     refresh_lock: tokio::sync::Mutex<()>,
     on_refresh: RwLock<Option<RefreshHook>>,
-}
-
-struct Tokens {
-    access: AccessToken,
-    refresh: RefreshToken,
-    /// Bumped by every refresh, so that a call can tell whether its token was replaced.
-    generation: u64,
 }
 
 impl Session {
@@ -75,11 +69,7 @@ impl Session {
             inner: Arc::new(Inner {
                 client,
                 credentials,
-                tokens: RwLock::new(Tokens {
-                    access,
-                    refresh,
-                    generation: 0,
-                }),
+                tokens: RwLock::new(SessionTokens::new(access, refresh)),
                 refresh_lock: tokio::sync::Mutex::new(()),
                 on_refresh: RwLock::new(None),
             }),
@@ -100,7 +90,7 @@ impl Session {
 
     /// The current access token.
     pub fn access_token(&self) -> AccessToken {
-        self.tokens().access.clone()
+        self.tokens().access().clone()
     }
 
     /// The client the session sends with.
@@ -126,7 +116,7 @@ impl Session {
     pub async fn call<E: Endpoint + Sync>(&self, endpoint: &E) -> Result<E::Output, Error> {
         let (token, generation) = {
             let tokens = self.tokens();
-            (tokens.access.clone(), tokens.generation)
+            (tokens.access().clone(), tokens.generation())
         };
         match self.inner.client.call(endpoint, Some(&token)).await {
             Err(Error::Api(ApiError::Unauthorized)) => {}
@@ -140,12 +130,11 @@ impl Session {
     /// meanwhile, or a fresh one.
     async fn refreshed_since(&self, seen: u64) -> Result<AccessToken, Error> {
         let _refreshing = self.inner.refresh_lock.lock().await;
-        let refresh_token = {
-            let tokens = self.tokens();
-            if tokens.generation != seen {
-                return Ok(tokens.access.clone());
-            }
-            tokens.refresh.clone()
+        let refresh_token = match self.tokens().after_unauthorized(seen) {
+            AfterUnauthorized::Refresh(refresh) => refresh,
+            // Another call refreshed meanwhile (or a later core variant): use its token.
+            AfterUnauthorized::Retry(token) => return Ok(token),
+            _ => return Ok(self.tokens().access().clone()),
         };
         let refresh = RefreshAccessToken::new(self.inner.credentials.clone(), refresh_token);
         let answer = self.inner.client.refresh_token(&refresh).await?;
@@ -155,12 +144,7 @@ impl Session {
                 .tokens
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
-            tokens.access = answer.access_token.clone();
-            // Cronofy sends the same refresh token back; keep the old one if none is sent.
-            if let Some(refresh) = &answer.refresh_token {
-                tokens.refresh = refresh.clone();
-            }
-            tokens.generation += 1;
+            tokens.refreshed(&answer);
         }
         let hook = self
             .inner
@@ -174,7 +158,7 @@ impl Session {
         Ok(answer.access_token)
     }
 
-    fn tokens(&self) -> std::sync::RwLockReadGuard<'_, Tokens> {
+    fn tokens(&self) -> std::sync::RwLockReadGuard<'_, SessionTokens> {
         self.inner
             .tokens
             .read()
@@ -194,9 +178,7 @@ impl fmt::Debug for Session {
         f.debug_struct("Session")
             .field("client", &self.inner.client)
             .field("credentials", &self.inner.credentials)
-            .field("access_token", &tokens.access)
-            .field("refresh_token", &tokens.refresh)
-            .field("refreshes", &tokens.generation)
+            .field("tokens", &*tokens)
             .field("on_refresh", &hooked)
             .finish()
     }

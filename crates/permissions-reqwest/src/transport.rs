@@ -6,8 +6,7 @@ use permissions_core::{
     AsyncTransport, HttpRequest, HttpResponse, TransportError, TransportErrorKind,
 };
 
-/// The default cap on a response body: 1 MiB. Cronofy's answers in this flow are a few KiB.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1_048_576;
+use permissions_core::DEFAULT_MAX_RESPONSE_BYTES;
 
 /// Sends the core's requests with a [`reqwest::Client`] and reads the answers into values.
 ///

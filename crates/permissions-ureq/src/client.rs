@@ -12,9 +12,8 @@ use permissions_core::{
 };
 
 use crate::Error;
-use crate::transport::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, UreqTransport,
-};
+use crate::transport::UreqTransport;
+use permissions_core::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT};
 
 /// A blocking Cronofy client: builds each request with `permissions-core`, sends it, reads the
 /// answer, and retries what the [`RetryPolicy`] says to retry (sleeping the calling thread).

@@ -79,10 +79,11 @@ pub use client::{Client, ClientBuilder};
 /// `permissions_reqwest::Error`, so code written against one transport reads the other's errors
 /// the same way.
 pub use permissions_core::CallError as Error;
+/// The defaults every transport shares (10 s to connect, 30 s per attempt, 1 MiB per body),
+/// defined once in the core.
+pub use permissions_core::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT};
 pub use session::Session;
-pub use transport::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, UreqTransport,
-};
+pub use transport::UreqTransport;
 
 pub use permissions_core;
 pub use ureq;

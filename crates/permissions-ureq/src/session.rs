@@ -4,8 +4,9 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use permissions_core::{
-    AccessToken, ApiError, CalendarList, ClientCredentials, Endpoint, ListCalendars,
-    PermissionsOutcome, PermissionsRequest, RefreshAccessToken, RefreshToken, TokenResponse,
+    AccessToken, AfterUnauthorized, ApiError, CalendarList, ClientCredentials, Endpoint,
+    ListCalendars, PermissionsOutcome, PermissionsRequest, RefreshAccessToken, RefreshToken,
+    SessionTokens, TokenResponse,
 };
 
 use crate::{Client, Error};
@@ -46,18 +47,10 @@ pub struct Session {
 struct Shared {
     client: Client,
     credentials: ClientCredentials,
-    tokens: RwLock<Tokens>,
+    tokens: RwLock<SessionTokens>,
     /// Held for the whole of a refresh, so that concurrent 401s refresh once.
     refreshing: Mutex<()>,
     on_refresh: RwLock<Option<Arc<RefreshCallback>>>,
-}
-
-struct Tokens {
-    access: AccessToken,
-    refresh: RefreshToken,
-    /// Bumped by every successful refresh: a caller whose 401 came with an older generation
-    /// knows its token was already replaced.
-    generation: u64,
 }
 
 impl Session {
@@ -72,11 +65,7 @@ impl Session {
             shared: Arc::new(Shared {
                 client,
                 credentials,
-                tokens: RwLock::new(Tokens {
-                    access,
-                    refresh,
-                    generation: 0,
-                }),
+                tokens: RwLock::new(SessionTokens::new(access, refresh)),
                 refreshing: Mutex::new(()),
                 on_refresh: RwLock::new(None),
             }),
@@ -93,7 +82,7 @@ impl Session {
 
     /// The current access token.
     pub fn access_token(&self) -> AccessToken {
-        read(&self.shared.tokens).access.clone()
+        read(&self.shared.tokens).access().clone()
     }
 
     /// The client calls go through.
@@ -129,19 +118,18 @@ impl Session {
 
     fn current(&self) -> (AccessToken, u64) {
         let tokens = read(&self.shared.tokens);
-        (tokens.access.clone(), tokens.generation)
+        (tokens.access().clone(), tokens.generation())
     }
 
     /// Refreshes unless another call already did since `generation`; returns the token to
     /// retry with.
     fn refresh_after(&self, generation: u64) -> Result<AccessToken, Error> {
         let _refreshing = lock(&self.shared.refreshing);
-        let refresh = {
-            let tokens = read(&self.shared.tokens);
-            if tokens.generation != generation {
-                return Ok(tokens.access.clone());
-            }
-            tokens.refresh.clone()
+        let refresh = match read(&self.shared.tokens).after_unauthorized(generation) {
+            AfterUnauthorized::Refresh(refresh) => refresh,
+            // Another call refreshed meanwhile (or a later core variant): use its token.
+            AfterUnauthorized::Retry(token) => return Ok(token),
+            _ => return Ok(read(&self.shared.tokens).access().clone()),
         };
         #[cfg(feature = "tracing")]
         tracing::debug!("refreshing the access token");
@@ -149,14 +137,7 @@ impl Session {
             self.shared.credentials.clone(),
             refresh,
         ))?;
-        {
-            let mut tokens = write(&self.shared.tokens);
-            tokens.access = answer.access_token.clone();
-            if let Some(refresh) = &answer.refresh_token {
-                tokens.refresh = refresh.clone();
-            }
-            tokens.generation += 1;
-        }
+        write(&self.shared.tokens).refreshed(&answer);
         let callback = read(&self.shared.on_refresh).clone();
         if let Some(callback) = callback {
             callback(&answer);
@@ -167,7 +148,7 @@ impl Session {
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let generation = read(&self.shared.tokens).generation;
+        let generation = read(&self.shared.tokens).generation();
         f.debug_struct("Session")
             .field("client", &self.shared.client)
             .field("client_id", &self.shared.credentials.client_id)
