@@ -56,7 +56,8 @@ pub(crate) struct Global {
     )]
     pub(crate) timeout: std::time::Duration,
 
-    /// Print one JSON document on stdout (success or error) instead of text.
+    /// Print JSON instead of text: the result as one document on stdout, or an error as one
+    /// document on stderr (stdout then stays empty).
     #[arg(long, global = true, help_heading = "Output")]
     pub(crate) json: bool,
 
@@ -94,15 +95,27 @@ pub(crate) struct Global {
     pub(crate) client_secret: Option<String>,
 }
 
+/// The shortest timeout accepted: anything shorter would round to no time at all.
+const MIN_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1);
+/// The longest timeout accepted: a day.
+const MAX_TIMEOUT_SECONDS: f64 = 86_400.0;
+
+/// `--timeout`: a finite number of seconds from 0.001 (1 ms) to 86400 (a day). A value that
+/// is not finite, or that would round to zero (`1e-12`), is invalid input, not a time-out.
 fn parse_timeout(value: &str) -> Result<std::time::Duration, String> {
     let seconds: f64 = value
         .trim()
         .parse()
         .map_err(|_| format!("{value:?} is not a number of seconds"))?;
-    if !(seconds > 0.0 && seconds <= 86_400.0) {
-        return Err("must be more than 0 and at most 86400 seconds".to_owned());
+    let range = "must be a finite number of seconds from 0.001 to 86400";
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > MAX_TIMEOUT_SECONDS {
+        return Err(range.to_owned());
     }
-    Ok(std::time::Duration::from_secs_f64(seconds))
+    let timeout = std::time::Duration::try_from_secs_f64(seconds).map_err(|_| range.to_owned())?;
+    if timeout < MIN_TIMEOUT {
+        return Err(range.to_owned());
+    }
+    Ok(timeout)
 }
 
 /// The subcommands.
@@ -193,9 +206,16 @@ pub(crate) enum TokenCommand {
 /// `token exchange`.
 #[derive(Debug, Args)]
 pub(crate) struct ExchangeArgs {
-    /// The code from the authorization callback (single-use, valid 10 minutes).
-    #[arg(long, value_name = "CODE")]
-    pub(crate) code: String,
+    /// The code from the authorization callback (single-use, valid 10 minutes). `-` reads it
+    /// from stdin. Prefer the environment variable or stdin: a flag shows in process lists and
+    /// shell history.
+    #[arg(
+        long,
+        env = "CRONOFY_AUTHORIZATION_CODE",
+        hide_env_values = true,
+        value_name = "CODE"
+    )]
+    pub(crate) code: Option<String>,
     /// The redirect URI of the authorization request, exactly.
     #[arg(long, value_name = "URI")]
     pub(crate) redirect_uri: String,
@@ -220,7 +240,8 @@ pub(crate) struct RefreshArgs {
     pub(crate) show_secrets: bool,
 }
 
-/// `token revoke`: exactly one target.
+/// `token revoke`: exactly one target. Two targets, from flags or the environment, are invalid
+/// input: nothing is sent.
 #[derive(Debug, Args)]
 pub(crate) struct RevokeArgs {
     /// Revoke this refresh token (the whole authorization). Prefer the environment variable.
@@ -231,6 +252,10 @@ pub(crate) struct RevokeArgs {
         value_name = "TOKEN"
     )]
     pub(crate) refresh_token: Option<String>,
+    /// Whether `refresh_token` came from `CRONOFY_REFRESH_TOKEN` rather than the flag (set
+    /// from clap's matches after parsing, for the error messages).
+    #[arg(skip)]
+    pub(crate) refresh_token_from_env: bool,
     /// Revoke the access token given by `--token` / `CRONOFY_ACCESS_TOKEN` instead.
     #[arg(long, conflicts_with = "sub")]
     pub(crate) access_token: bool,
@@ -248,4 +273,42 @@ pub(crate) struct ServeFakeArgs {
     /// Also start the admin listener (fault injection over HTTP); adds `admin_url` to the first line.
     #[arg(long)]
     pub(crate) admin: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_that_round_to_zero_or_are_not_finite_are_refused() {
+        for bad in [
+            "1e-12",
+            "0.0000001",
+            "0.0009",
+            "0",
+            "-0",
+            "-1",
+            "NaN",
+            "inf",
+            "-inf",
+            "86401",
+            "1e308",
+        ] {
+            let e = parse_timeout(bad).unwrap_err();
+            assert!(e.contains("0.001 to 86400"), "{bad}: {e}");
+        }
+        assert_eq!(
+            parse_timeout("0.001").unwrap(),
+            std::time::Duration::from_millis(1)
+        );
+        assert_eq!(
+            parse_timeout(" 2.5 ").unwrap(),
+            std::time::Duration::from_millis(2500)
+        );
+        assert_eq!(
+            parse_timeout("86400").unwrap(),
+            std::time::Duration::from_secs(86_400)
+        );
+        assert!(parse_timeout("soon").unwrap_err().contains("not a number"));
+    }
 }

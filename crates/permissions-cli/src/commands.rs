@@ -92,16 +92,11 @@ fn credentials(global: &Global) -> Result<ClientCredentials, CliError> {
 }
 
 fn io_failure(err: std::io::Error) -> CliError {
-    CliError {
-        kind: "transport",
-        message: format!("writing the output: {err}"),
-        status: None,
-        fields: None,
-        exit: Exit::Failure,
-    }
+    CliError::output("writing the output", &err)
 }
 
-/// Writes text to stdout, mapping a write failure (a closed pipe) to an error.
+/// Writes text to stdout, mapping a write failure to an error (a closed stdout ends the
+/// program quietly: see [`CliError::output`]).
 fn print(output: &mut Output<'_>, text: &str) -> Result<(), CliError> {
     output
         .out
@@ -335,17 +330,50 @@ fn dry_run(
     Ok(Exit::Success)
 }
 
+/// Whether a URL carries a `state` query parameter (any value, even empty).
+fn carries_state(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| u.query_pairs().any(|(name, _)| name == "state"))
+}
+
 /// `callback`: step 6.
+///
+/// Checked: the return is the redirect URI; it carries the state that was sent (`--state`, or
+/// a state written into `--redirect-uri`), or no state at all when none was sent; then whether
+/// an `error` came back. "Accepted" means no `error` came back, nothing more: the calendars'
+/// levels are confirmed by listing them.
 pub(crate) fn callback(args: &CallbackArgs, output: &mut Output<'_>) -> Outcome {
     let check = CallbackCheck::new(&args.redirect_uri, args.state.as_deref())
         .map_err(|e| CliError::build("callback", &e))?;
-    let outcome = check.parse(&args.url).map_err(|e| CliError::callback(&e))?;
+    let state_sent = args.state.is_some()
+        || check
+            .redirect_uri()
+            .query_pairs()
+            .any(|(name, _)| name == "state");
+    let result = check.parse(&args.url);
+    // A state nobody sent is a forged or foreign link: refused before its answer is read. A
+    // return on another URI keeps that (first) error.
+    let on_another_uri = matches!(&result, Err(e) if e.kind() == "redirect_mismatch");
+    if !state_sent && !on_another_uri && carries_state(&args.url) {
+        return Err(CliError {
+            kind: "state_mismatch",
+            message: "callback: the URL carries a state, but no state was sent \
+                      (give the state of the request with --state)"
+                .to_owned(),
+            status: None,
+            fields: None,
+            exit: Exit::InvalidInput,
+        });
+    }
+    let outcome = result.map_err(|e| CliError::callback(&e))?;
+    let accepted = if state_sent {
+        "accepted: the URL is the redirect URI with the state sent, and no error came back \
+         (list the calendars to confirm their permission level)\n"
+    } else {
+        "accepted: the URL is the redirect URI and no error came back (no state was checked; \
+         list the calendars to confirm their permission level)\n"
+    };
     let (doc, text, exit) = match outcome {
-        CallbackOutcome::Accepted => (
-            Answer::outcome("accepted"),
-            "accepted: the user granted unrestricted access to the calendars\n",
-            Exit::Success,
-        ),
+        CallbackOutcome::Accepted => (Answer::outcome("accepted"), accepted, Exit::Success),
         CallbackOutcome::Rejected => (
             Answer::outcome("rejected").error("access_denied"),
             "rejected: the user declined (error=access_denied); the calendars keep their level\n",
@@ -404,18 +432,67 @@ pub(crate) fn token(global: &Global, command: &TokenCommand, output: &mut Output
     }
 }
 
+/// The longest authorization code read from stdin; Cronofy's are a few dozen characters.
+const MAX_CODE_LEN: usize = 4096;
+
+/// The authorization code: from `--code`, `CRONOFY_AUTHORIZATION_CODE`, or stdin (`--code -`).
+fn authorization_code(args: &ExchangeArgs) -> Result<String, CliError> {
+    let code = match args.code.as_deref().map(str::trim) {
+        Some("-") => read_code_from_stdin(&mut std::io::stdin().lock())?,
+        Some(code) if !code.is_empty() => code.to_owned(),
+        _ => {
+            return Err(CliError::invalid(
+                "no authorization code: set CRONOFY_AUTHORIZATION_CODE or pipe it to `--code -` \
+                 (both preferred to `--code CODE`)",
+            ));
+        }
+    };
+    Ok(code)
+}
+
+/// One authorization code from `input`, surrounding white space (a final newline) removed.
+/// Nothing of what was read is ever quoted in an error.
+fn read_code_from_stdin(input: &mut dyn std::io::Read) -> Result<String, CliError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    input
+        .take(MAX_CODE_LEN as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::invalid(format!("--code -: reading stdin: {}", e.kind())))?;
+    if bytes.len() > MAX_CODE_LEN {
+        return Err(CliError::invalid(format!(
+            "--code -: stdin holds more than {MAX_CODE_LEN} bytes; expected one authorization code"
+        )));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| CliError::invalid("--code -: stdin is not UTF-8 text"))?;
+    let code = text.trim();
+    if code.is_empty() {
+        return Err(CliError::invalid(
+            "--code -: stdin is empty; expected one authorization code",
+        ));
+    }
+    if code.contains(char::is_whitespace) {
+        return Err(CliError::invalid(
+            "--code -: stdin holds more than one word; expected one authorization code",
+        ));
+    }
+    Ok(code.to_owned())
+}
+
 fn exchange(global: &Global, args: &ExchangeArgs, output: &mut Output<'_>) -> Outcome {
     let hosts = hosts(global)?;
     let credentials = credentials(global)?;
-    let exchange = ExchangeCode::new(
-        credentials,
-        AuthorizationCode::new(args.code.trim()),
-        args.redirect_uri.clone(),
-    );
+    let code = authorization_code(args)?;
     let client = client(global, hosts)?;
-    let tokens = client
-        .exchange_code(&exchange)
-        .map_err(|e| CliError::client("exchange code", &e))?;
+    let result = client.exchange_code(&ExchangeCode::new(
+        credentials,
+        AuthorizationCode::new(code.as_str()),
+        args.redirect_uri.clone(),
+    ));
+    // A code read from stdin is not among the secrets `run_with` scrubs: scrub it here.
+    let tokens = result
+        .map_err(|e| CliError::client("exchange code", &e).redacted(std::slice::from_ref(&code)))?;
     print_tokens(&tokens, args.show_secrets, output)
 }
 
@@ -431,21 +508,65 @@ fn refresh(global: &Global, args: &RefreshArgs, output: &mut Output<'_>) -> Outc
     print_tokens(&tokens, args.show_secrets, output)
 }
 
+/// What `token revoke` revokes: exactly one target. Two targets are invalid input, whether
+/// they come from flags or the environment: revoking by account (`--sub`), or a different
+/// token, when one token was named would revoke something else than was asked.
+fn revoke_target(global: &Global, args: &RevokeArgs) -> Result<Revocable, CliError> {
+    let refresh_name = if args.refresh_token_from_env {
+        "a refresh token in CRONOFY_REFRESH_TOKEN"
+    } else {
+        "--refresh-token"
+    };
+    // A blank CRONOFY_REFRESH_TOKEN names nothing; a blank flag is a mistake.
+    let refresh = match args.refresh_token.as_deref().map(str::trim) {
+        Some("") if !args.refresh_token_from_env => {
+            return Err(CliError::invalid("token revoke: --refresh-token is empty"));
+        }
+        Some("") | None => None,
+        Some(token) => Some(token),
+    };
+    let sub = match args.sub.as_deref().map(str::trim) {
+        Some("") => return Err(CliError::invalid("token revoke: --sub is empty")),
+        other => other,
+    };
+    let mut named = Vec::new();
+    if refresh.is_some() {
+        named.push(refresh_name);
+    }
+    if args.access_token {
+        named.push("--access-token");
+    }
+    if sub.is_some() {
+        named.push("--sub");
+    }
+    if named.len() > 1 {
+        let hint = if refresh.is_some() && args.refresh_token_from_env {
+            " (unset CRONOFY_REFRESH_TOKEN to revoke by another target)"
+        } else {
+            ""
+        };
+        return Err(CliError::invalid(format!(
+            "token revoke: conflicting targets: {}; give exactly one{hint}",
+            named.join(" and ")
+        )));
+    }
+    if let Some(sub) = sub {
+        Ok(Revocable::Sub(sub.to_owned()))
+    } else if args.access_token {
+        Ok(Revocable::AccessToken(access_token(global)?))
+    } else if let Some(refresh) = refresh {
+        Ok(Revocable::RefreshToken(RefreshToken::new(refresh)))
+    } else {
+        Err(CliError::invalid(
+            "nothing to revoke: give --refresh-token (or CRONOFY_REFRESH_TOKEN), --access-token or --sub",
+        ))
+    }
+}
+
 fn revoke(global: &Global, args: &RevokeArgs, output: &mut Output<'_>) -> Outcome {
+    let target = revoke_target(global, args)?;
     let hosts = hosts(global)?;
     let credentials = credentials(global)?;
-    // An explicit --sub or --access-token wins over a refresh token from the environment.
-    let target = if let Some(sub) = &args.sub {
-        Revocable::Sub(sub.trim().to_owned())
-    } else if args.access_token {
-        Revocable::AccessToken(access_token(global)?)
-    } else if let Some(refresh) = args.refresh_token.as_deref().map(str::trim) {
-        Revocable::RefreshToken(RefreshToken::new(refresh))
-    } else {
-        return Err(CliError::invalid(
-            "nothing to revoke: give --refresh-token (or CRONOFY_REFRESH_TOKEN), --access-token or --sub",
-        ));
-    };
     let client = client(global, hosts)?;
     client
         .revoke(&RevokeToken::new(credentials, target))
@@ -582,6 +703,117 @@ mod tests {
         let e = hosts(&global(&["--api-url", "http://example.com"])).unwrap_err();
         assert_eq!((e.kind, e.exit), ("invalid_input", Exit::InvalidInput));
         assert!(e.message.starts_with("--api-url:"), "{}", e.message);
+    }
+
+    fn revoke_args(args: &[&str]) -> (Global, RevokeArgs) {
+        let mut argv = vec!["cronofy-permissions"];
+        argv.extend_from_slice(args);
+        let cli = crate::args::Cli::try_parse_from(argv).unwrap();
+        match cli.command {
+            crate::args::Command::Token(TokenCommand::Revoke(r)) => (cli.global, r),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn revoke_takes_exactly_one_target() {
+        let target = |args: &[&str], from_env: bool| {
+            let (global, mut revoke) = revoke_args(args);
+            revoke.refresh_token_from_env = from_env;
+            revoke_target(&global, &revoke)
+        };
+        for (args, from_env, named) in [
+            (
+                &[
+                    "token",
+                    "revoke",
+                    "--refresh-token",
+                    "r-1",
+                    "--sub",
+                    "acc_1",
+                ][..],
+                false,
+                "--refresh-token and --sub",
+            ),
+            (
+                &[
+                    "token",
+                    "revoke",
+                    "--refresh-token",
+                    "r-1",
+                    "--access-token",
+                ],
+                false,
+                "--refresh-token and --access-token",
+            ),
+            (
+                &[
+                    "token",
+                    "revoke",
+                    "--refresh-token",
+                    "r-1",
+                    "--sub",
+                    "acc_1",
+                ],
+                true,
+                "a refresh token in CRONOFY_REFRESH_TOKEN and --sub",
+            ),
+        ] {
+            let e = target(args, from_env).unwrap_err();
+            assert_eq!(e.exit, Exit::InvalidInput, "{args:?}");
+            assert!(e.message.contains(named), "{args:?}: {}", e.message);
+            assert!(!e.message.contains("r-1"), "{}", e.message);
+            assert_eq!(e.message.contains("unset CRONOFY_REFRESH_TOKEN"), from_env);
+        }
+        assert!(matches!(
+            target(&["token", "revoke", "--sub", " acc_1 "], false),
+            Ok(Revocable::Sub(s)) if s == "acc_1"
+        ));
+        // A blank refresh token from the environment names nothing; from the flag, a mistake.
+        assert!(matches!(
+            target(
+                &["token", "revoke", "--refresh-token", " ", "--sub", "acc_1"],
+                true
+            ),
+            Ok(Revocable::Sub(_))
+        ));
+        let e = target(&["token", "revoke", "--refresh-token", " "], false).unwrap_err();
+        assert!(
+            e.message.contains("--refresh-token is empty"),
+            "{}",
+            e.message
+        );
+        let e = target(&["token", "revoke", "--sub", ""], false).unwrap_err();
+        assert!(e.message.contains("--sub is empty"), "{}", e.message);
+        let e = target(&["token", "revoke"], false).unwrap_err();
+        assert!(e.message.starts_with("nothing to revoke"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_code_from_stdin_is_one_word_and_never_quoted() {
+        let read = |input: &[u8]| read_code_from_stdin(&mut &input[..]);
+        assert_eq!(read(b"c0de-s3cret\n").unwrap(), "c0de-s3cret");
+        assert_eq!(read(b"  c0de-s3cret\r\n").unwrap(), "c0de-s3cret");
+        for (input, expected) in [
+            (&b""[..], "stdin is empty"),
+            (b" \n", "stdin is empty"),
+            (b"c0de-s3cret other-s3cret\n", "more than one word"),
+            (b"c0de-s3cret\nsecond-s3cret\n", "more than one word"),
+            (b"\xff\xfe-s3cret", "not UTF-8"),
+        ] {
+            let e = read(input).unwrap_err();
+            assert_eq!(e.exit, Exit::InvalidInput);
+            assert!(e.message.contains(expected), "{input:?}: {}", e.message);
+            assert!(!e.message.contains("s3cret"), "{}", e.message);
+        }
+        let long = vec![b'a'; MAX_CODE_LEN + 1];
+        assert!(
+            read(&long)
+                .unwrap_err()
+                .message
+                .contains("more than 4096 bytes")
+        );
+        assert_eq!(read(&long[..MAX_CODE_LEN]).unwrap().len(), MAX_CODE_LEN);
     }
 
     #[test]

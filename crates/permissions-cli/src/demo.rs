@@ -235,13 +235,7 @@ impl Narrator<'_> {
     fn line(&mut self, text: &str) -> Result<(), CliError> {
         writeln!(self.out, "{text}")
             .and_then(|()| self.out.flush())
-            .map_err(|e| CliError {
-                kind: "transport",
-                message: format!("writing the output: {e}"),
-                status: None,
-                fields: None,
-                exit: Exit::Failure,
-            })
+            .map_err(|e| CliError::output("writing the output", &e))
     }
 
     fn say(&mut self, text: &str) -> Result<(), CliError> {

@@ -48,13 +48,17 @@
 //! Global flags (before or after the subcommand): `--data-center`, `--api-url`, `--app-url`,
 //! `--timeout`, `--json`, `--token`, `--client-id`, `--client-secret`. Environment:
 //! `CRONOFY_DATA_CENTER`, `CRONOFY_ACCESS_TOKEN`, `CRONOFY_CLIENT_ID`,
-//! `CRONOFY_CLIENT_SECRET`, `CRONOFY_REFRESH_TOKEN`.
+//! `CRONOFY_CLIENT_SECRET`, `CRONOFY_REFRESH_TOKEN` (`token refresh` / `revoke`),
+//! `CRONOFY_AUTHORIZATION_CODE` (`token exchange`, which also reads it from stdin with
+//! `--code -`).
 //!
 //! # Output
 //!
-//! Text for people by default; with `--json`, exactly one JSON document on stdout, whether the
-//! command succeeded or failed (`{"error":{"kind":…,"message":…}}`), and nothing on stderr.
-//! Without `--json` an error is one line on stderr. See [`Exit`] for the exit codes.
+//! Results go to stdout, errors to stderr, and stdout stays empty when a command fails. Text
+//! for people by default, and an error is one `error: …` line; with `--json`, a success is
+//! exactly one JSON document on stdout and an error exactly one on stderr
+//! (`{"error":{"kind":…,"message":…}}`). A closed stdout (`… | head -1`) ends the program
+//! quietly with exit 0. See [`Exit`] for the exit codes.
 //!
 //! # Secrets
 //!
@@ -75,8 +79,9 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
 use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::args::{Cli, Command};
 use crate::report::{CliError, Output, one_line};
@@ -131,8 +136,8 @@ pub fn run() -> ExitCode {
 /// Runs the binary on `args` (the program name first), writing to `stdout` and `stderr`.
 ///
 /// `serve-fake` never returns: it serves until the process is stopped, and its per-request
-/// lines go to the process's stdout whatever `stdout` is. `demo --step` reads the process's
-/// stdin.
+/// lines go to the process's stdout whatever `stdout` is. `demo --step` and
+/// `token exchange --code -` read the process's stdin.
 pub fn run_with<I, T>(args: I, stdout: &mut dyn Write, stderr: &mut dyn Write) -> Exit
 where
     I: IntoIterator<Item = T>,
@@ -149,7 +154,7 @@ where
         err: stderr,
         json,
     };
-    let cli = match Cli::try_parse_from(&args) {
+    let cli = match parse(&args) {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e, &mut output),
     };
@@ -168,6 +173,8 @@ where
     };
     match result {
         Ok(exit) => exit,
+        // Stdout was closed by its reader (`… | head -1`): end quietly, as Unix tools do.
+        Err(error) if error.is_stdout_closed() => Exit::Success,
         Err(error) => {
             // Last line of defence: whatever a server echoed into an error, no secret this
             // process was given is printed.
@@ -177,6 +184,22 @@ where
             error.exit
         }
     }
+}
+
+/// The command line, with where the revocation's refresh token came from (flag or
+/// environment), which clap's derive does not keep.
+fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
+    let mut matches = Cli::command().try_get_matches_from(args)?;
+    let refresh_token_from_env = matches
+        .subcommand_matches("token")
+        .and_then(|token| token.subcommand_matches("revoke"))
+        .and_then(|revoke| revoke.value_source("refresh_token"))
+        == Some(ValueSource::EnvVariable);
+    let mut cli = Cli::from_arg_matches_mut(&mut matches)?;
+    if let Command::Token(args::TokenCommand::Revoke(revoke)) = &mut cli.command {
+        revoke.refresh_token_from_env = refresh_token_from_env;
+    }
+    Ok(cli)
 }
 
 /// Help and version go to stdout (exit 0); a usage error is reported like any invalid input.
@@ -230,7 +253,8 @@ fn secrets_of(cli: &Cli) -> Vec<String> {
         .cloned()
         .collect();
     match &cli.command {
-        Command::Token(TokenCommand::Exchange(a)) => secrets.push(a.code.clone()),
+        // A code read from stdin (`--code -`) is redacted where it is read.
+        Command::Token(TokenCommand::Exchange(a)) => secrets.extend(a.code.clone()),
         Command::Token(TokenCommand::Refresh(a)) => secrets.push(a.refresh_token.clone()),
         Command::Token(TokenCommand::Revoke(a)) => secrets.extend(a.refresh_token.clone()),
         _ => {}
@@ -281,8 +305,9 @@ mod tests {
 
         let (exit, out, err) = run(&["--json", "calendars", "--timeout", "soon"]);
         assert_eq!(exit, Exit::InvalidInput);
-        assert!(err.is_empty(), "{err}");
-        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(out.is_empty(), "{out}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        let doc: serde_json::Value = serde_json::from_str(&err).unwrap();
         assert_eq!(doc["error"]["kind"], "invalid_input");
         assert!(
             doc["error"]["message"]
@@ -334,8 +359,80 @@ mod tests {
 
     #[test]
     fn demo_has_no_json_mode() {
-        let (exit, out, _) = run(&["demo", "--json"]);
+        let (exit, out, err) = run(&["demo", "--json"]);
         assert_eq!(exit, Exit::InvalidInput);
-        assert!(out.contains("\"invalid_input\""));
+        assert!(out.is_empty(), "{out}");
+        assert!(err.contains("\"invalid_input\""), "{err}");
+    }
+
+    /// A writer whose reader has gone, like a pipe closed by `head -1`.
+    struct ClosedPipe;
+
+    impl Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+    }
+
+    /// A writer that fails for another reason (a full disk).
+    struct FullDisk;
+
+    impl Write for FullDisk {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::StorageFull.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_stdout_ends_quietly_with_exit_0() {
+        let args = [
+            "cronofy-permissions",
+            "callback",
+            "https://a.example.com/cb?state=s1",
+            "--redirect-uri",
+            "https://a.example.com/cb",
+            "--state",
+            "s1",
+        ];
+        for json in [false, true] {
+            let mut argv = args.to_vec();
+            if json {
+                argv.push("--json");
+            }
+            let mut err = Vec::new();
+            let exit = run_with(argv.clone(), &mut ClosedPipe, &mut err);
+            assert_eq!(exit, Exit::Success);
+            assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));
+
+            // Any other write failure is still a failure, reported on stderr.
+            let mut err = Vec::new();
+            let exit = run_with(argv, &mut FullDisk, &mut err);
+            assert_eq!(exit, Exit::Failure);
+            let err = String::from_utf8(err).unwrap();
+            assert!(err.contains("writing the output"), "{err}");
+        }
+    }
+
+    #[test]
+    fn revoke_knows_where_its_refresh_token_came_from() {
+        let revoke = |args: &[&str]| {
+            let mut argv = vec!["cronofy-permissions", "token", "revoke"];
+            argv.extend_from_slice(args);
+            let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+            match parse(&argv).unwrap().command {
+                Command::Token(args::TokenCommand::Revoke(r)) => r,
+                other => panic!("{other:?}"),
+            }
+        };
+        let flag = revoke(&["--refresh-token", "r-flag"]);
+        assert_eq!(flag.refresh_token.as_deref(), Some("r-flag"));
+        assert!(!flag.refresh_token_from_env);
+        assert!(!revoke(&["--sub", "acc_1"]).refresh_token_from_env);
     }
 }

@@ -1,5 +1,6 @@
 //! What a command reports: its error type, the exit code each failure maps to, and the two
-//! output modes (one line of text on stderr, or one JSON document on stdout).
+//! output modes. Results go to stdout; an error goes to stderr, as one line of text or, with
+//! `--json`, as one JSON document, and then nothing is on stdout.
 
 use std::io::{self, Write};
 
@@ -7,6 +8,9 @@ use permissions_core::{ApiError, BuildError, CallbackError, FieldErrors};
 use serde::Serialize;
 
 use crate::Exit;
+
+/// The kind of [`CliError::output`] for a closed stdout: never printed.
+const STDOUT_CLOSED: &str = "stdout_closed";
 
 /// A failed command: what `--json` prints as `{"error":{…}}`, and its exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +61,33 @@ impl CliError {
             fields: None,
             exit: Exit::InvalidInput,
         }
+    }
+
+    /// A write to stdout failed. A closed stdout (its reader has gone, as in `… | head -1`)
+    /// is no failure: the program ends quietly with exit 0, as Unix tools do. Any other write
+    /// failure is a `transport` failure (exit 3).
+    pub(crate) fn output(context: &str, err: &io::Error) -> Self {
+        if err.kind() == io::ErrorKind::BrokenPipe {
+            return Self {
+                kind: STDOUT_CLOSED,
+                message: String::new(),
+                status: None,
+                fields: None,
+                exit: Exit::Success,
+            };
+        }
+        Self {
+            kind: "transport",
+            message: one_line(&format!("{context}: {err}")),
+            status: None,
+            fields: None,
+            exit: Exit::Failure,
+        }
+    }
+
+    /// Whether this is a closed stdout: nothing to report, and nowhere to report it.
+    pub(crate) fn is_stdout_closed(&self) -> bool {
+        self.kind == STDOUT_CLOSED
     }
 
     /// Input that failed the core's validation.
@@ -171,14 +202,17 @@ impl Output<'_> {
         self.out.flush()
     }
 
-    /// Reports a failure: `{"error":…}` on stdout with `--json`, one line on stderr otherwise.
+    /// Reports a failure on stderr: one compact `{"error":…}` document and a newline with
+    /// `--json`, one `error: …` line otherwise. Stdout is left alone, so that a script reading
+    /// it never takes an error for data.
     pub(crate) fn error(&mut self, error: &CliError) -> io::Result<()> {
         if self.json {
-            self.json(&error.to_json())
+            serde_json::to_writer(&mut *self.err, &error.to_json())?;
+            self.err.write_all(b"\n")?;
         } else {
             writeln!(self.err, "error: {}", error.message)?;
-            self.err.flush()
         }
+        self.err.flush()
     }
 }
 

@@ -91,13 +91,9 @@ pub(crate) fn serve(args: &ServeFakeArgs, output: &mut Output<'_>) -> Outcome {
         fields: None,
         exit: Exit::Failure,
     })?;
-    output.json(&ready_line(&fake)).map_err(|e| CliError {
-        kind: "transport",
-        message: format!("serve-fake: writing the output: {e}"),
-        status: None,
-        fields: None,
-        exit: Exit::Failure,
-    })?;
+    output
+        .json(&ready_line(&fake))
+        .map_err(|e| CliError::output("serve-fake: writing the output", &e))?;
     if !output.json {
         let _ = writeln!(
             output.err,

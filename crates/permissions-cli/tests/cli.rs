@@ -35,10 +35,17 @@ impl Run {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {self:?}"))
     }
 
-    /// `--json` error: one document on stdout, nothing on stderr.
+    /// `--json` error: one document on stderr, nothing on stdout (a script reading stdout
+    /// never takes an error for data).
     fn json_error(&self) -> Value {
-        assert!(self.stderr.is_empty(), "{self:?}");
-        let doc = self.json();
+        assert!(self.stdout.is_empty(), "an error on stdout: {self:?}");
+        assert_eq!(
+            self.stderr.lines().count(),
+            1,
+            "--json prints exactly one error line: {self:?}"
+        );
+        let doc: Value =
+            serde_json::from_str(&self.stderr).unwrap_or_else(|e| panic!("{e}: {self:?}"));
         assert!(doc["error"]["message"].is_string(), "{doc}");
         doc["error"].clone()
     }
@@ -61,6 +68,7 @@ fn command() -> Command {
         "CRONOFY_CLIENT_SECRET",
         "CRONOFY_REFRESH_TOKEN",
         "CRONOFY_DATA_CENTER",
+        "CRONOFY_AUTHORIZATION_CODE",
     ] {
         cmd.env_remove(var);
     }
@@ -152,6 +160,9 @@ fn run(fake: &FakeCronofy, args: &[&str], env: &[(&str, &str)]) -> Run {
     assert_no_secrets(&result, &secrets(fake));
     result
 }
+
+/// Environment variables for one run: name, value.
+type Env<'a> = &'a [(&'a str, &'a str)];
 
 fn fake() -> FakeCronofy {
     FakeCronofy::start_blocking().unwrap()
@@ -314,7 +325,7 @@ fn unauthorized_exits_1() {
     let error = json.json_error();
     assert_eq!(error["kind"], "unauthorized");
     assert_eq!(error["status"], 401);
-    assert!(!json.stdout.contains("not-a-token"));
+    assert!(!json.stdout.contains("not-a-token") && !json.stderr.contains("not-a-token"));
 }
 
 #[test]
@@ -559,7 +570,7 @@ fn unprocessable_shows_the_field_errors() {
         serde_json::json!({"redirect_uri": [{"key": "errors.required", "description": "required"}]})
     );
     assert!(
-        json.stdout
+        json.stderr
             .starts_with("{\"error\":{\"kind\":\"unprocessable\",\"message\":")
     );
 }
@@ -685,7 +696,7 @@ fn a_refused_connection_is_transport_with_exit_3() {
     let result = run_cmd(cmd);
     assert_eq!(result.code, 3, "{result:?}");
     assert_eq!(result.json_error()["kind"], "transport");
-    assert!(!result.stdout.contains("tok-never-sent"));
+    assert!(!result.stdout.contains("tok-never-sent") && !result.stderr.contains("tok-never-sent"));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -797,6 +808,187 @@ fn usage_errors_exit_2() {
 }
 
 // ---------------------------------------------------------------------------------------
+// output streams: results on stdout, errors on stderr, a closed stdout is no failure
+
+/// `url=$(cronofy-permissions --json request … | jq -r .url)` must never read an error as
+/// data: with `--json`, every failure (usage, invalid input, Cronofy's no, a network failure)
+/// leaves stdout empty and puts one JSON document on stderr; without it, one `error:` line.
+#[test]
+fn errors_go_to_stderr_and_stdout_stays_empty() {
+    let fake = fake();
+    let cal = home(&fake);
+    // An unreadable answer, once for the JSON run and once for the text run.
+    fake.script(
+        Route::Calendars,
+        [Fault::malformed_json(), Fault::malformed_json()],
+    );
+    let cases: [(&[&str], Env<'_>, i32, &str); 5] = [
+        (&["request", "--calendar", &cal], &[], 2, "invalid_input"),
+        (
+            &["request", "--calendar", "cal 1", "--redirect-uri", REDIRECT],
+            &[],
+            2,
+            "invalid_input",
+        ),
+        (
+            &["request", "--calendar", &cal, "--redirect-uri", REDIRECT],
+            &[("CRONOFY_ACCESS_TOKEN", "not-a-token")],
+            1,
+            "unauthorized",
+        ),
+        (
+            &[
+                "request",
+                "--calendar",
+                "cal_unknown",
+                "--redirect-uri",
+                REDIRECT,
+            ],
+            &[],
+            1,
+            "unprocessable",
+        ),
+        (&["calendars"], &[], 3, "decode"),
+    ];
+    for (args, env, code, kind) in cases {
+        let mut json_args = args.to_vec();
+        json_args.push("--json");
+        let json = run(&fake, &json_args, env);
+        assert_eq!(json.code, code, "{json:?}");
+        assert_eq!(json.json_error()["kind"], kind, "{json:?}");
+
+        let text = run(&fake, args, env);
+        assert_eq!(text.code, code, "{text:?}");
+        text.text_error();
+    }
+    // A success is one document on stdout and nothing on stderr.
+    let ok = run(
+        &fake,
+        &[
+            "request",
+            "--calendar",
+            &cal,
+            "--redirect-uri",
+            REDIRECT,
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(ok.code, 0, "{ok:?}");
+    assert!(ok.stderr.is_empty(), "{ok:?}");
+    assert_eq!(ok.json()["outcome"], "redirect");
+}
+
+/// A pipe whose reading end is already closed: every write to it fails with a broken pipe.
+/// Its reader was a process that has exited (the binary's `--version`, which reads nothing).
+fn closed_pipe() -> Stdio {
+    let mut reader = Command::new(BIN)
+        .arg("--version")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let writer = reader.stdin.take().unwrap();
+    // The reading end was the child's only: it closed when the child exited.
+    assert!(reader.wait().unwrap().success());
+    Stdio::from(writer)
+}
+
+/// Runs `cmd` with its stdout on a pipe nobody reads; returns the exit code and stderr.
+fn run_into_closed_pipe(mut cmd: Command) -> (i32, String) {
+    cmd.stdout(closed_pipe());
+    let mut child = cmd.spawn().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        err.read_to_string(&mut s).unwrap();
+        s
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the binary did not finish within {RUN_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (status.code().expect("exited"), reader.join().unwrap())
+}
+
+/// `cronofy-permissions calendars | head -0`: the reader is gone before the first write.
+#[test]
+fn a_closed_stdout_ends_quietly_with_exit_0() {
+    let fake = fake();
+    let cal = home(&fake);
+    for args in [
+        &["calendars"][..],
+        &["calendars", "--json"],
+        &["request", "--calendar", &cal, "--redirect-uri", REDIRECT],
+        &["--help"],
+        &["demo"],
+    ] {
+        let mut cmd = command();
+        cmd.args(["--api-url", fake.api_url(), "--app-url", fake.app_url()])
+            .args(args)
+            .env("CRONOFY_ACCESS_TOKEN", &fake.seed().access_token);
+        let (code, stderr) = run_into_closed_pipe(cmd);
+        assert_eq!((code, stderr.as_str()), (0, ""), "{args:?}");
+    }
+    // A failure is still reported (on stderr, which is open) with its exit code.
+    let mut cmd = command();
+    cmd.args(["--api-url", fake.api_url(), "calendars"])
+        .env("CRONOFY_ACCESS_TOKEN", "not-a-token");
+    let (code, stderr) = run_into_closed_pipe(cmd);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+}
+
+/// `cronofy-permissions demo | head -1`, made deterministic: `demo --step` waits for Enter
+/// before each step, so the pipe is closed after the first line and before the rest is
+/// written.
+#[test]
+fn demo_piped_into_head_1_exits_0() {
+    let mut cmd = command();
+    cmd.args(["demo", "--step"]).stdin(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("Cronofy Extended Permissions"), "{first}");
+    // `head -1` exits: the reading end closes. Then Enter is never pressed (end of input),
+    // so the demo runs to its end, writing into the closed pipe.
+    drop(stdout);
+    drop(stdin);
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        err.read_to_string(&mut s).unwrap();
+        s
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the demo did not finish within {RUN_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stderr = reader.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------------------
 // callback
 
 fn callback(url: &str, json: bool) -> Run {
@@ -813,7 +1005,12 @@ fn callback_accepted_exits_0() {
     let url = format!("{REDIRECT}?state=s1");
     let text = callback(&url, false);
     assert_eq!(text.code, 0, "{text:?}");
-    assert!(text.stdout.starts_with("accepted"), "{text:?}");
+    // It says what was checked, and claims nothing more.
+    assert_eq!(
+        text.stdout,
+        "accepted: the URL is the redirect URI with the state sent, and no error came back \
+         (list the calendars to confirm their permission level)\n"
+    );
     let json = callback(&url, true);
     assert_eq!(
         (json.code, json.stdout.as_str()),
@@ -859,6 +1056,74 @@ fn callback_with_a_wrong_state_exits_2() {
         assert_eq!(text.code, 2, "{text:?}");
         assert!(text.text_error().contains("state"), "{text:?}");
     }
+}
+
+/// `callback` without `--state`: a return carrying a state nobody sent (a forged or foreign
+/// link) is a state error, before its answer is read.
+#[test]
+fn callback_without_state_refuses_a_state_it_did_not_send() {
+    let without_state = |url: &str, redirect_uri: &str, json: bool| {
+        let mut cmd = command();
+        cmd.args(["callback", url, "--redirect-uri", redirect_uri]);
+        if json {
+            cmd.arg("--json");
+        }
+        run_cmd(cmd)
+    };
+    for url in [
+        format!("{REDIRECT}?state=forged"),
+        format!("{REDIRECT}?state="),
+        format!("{REDIRECT}?state=forged&error=access_denied"),
+        format!("{REDIRECT}?error=server_error&state=forged"),
+    ] {
+        let json = without_state(&url, REDIRECT, true);
+        assert_eq!(json.code, 2, "{json:?}");
+        assert_eq!(json.json_error()["kind"], "state_mismatch", "{json:?}");
+        let text = without_state(&url, REDIRECT, false);
+        assert_eq!(text.code, 2, "{text:?}");
+        assert!(
+            text.text_error()
+                .contains("carries a state, but no state was sent"),
+            "{text:?}"
+        );
+    }
+    // Another URI keeps its own error.
+    let other = without_state(
+        "https://evil.example.com/permission?state=x",
+        REDIRECT,
+        true,
+    );
+    assert_eq!(other.code, 2, "{other:?}");
+    assert_eq!(other.json_error()["kind"], "redirect_mismatch");
+
+    // No state sent and none came back: accepted, saying that no state was checked.
+    let plain = without_state(REDIRECT, REDIRECT, false);
+    assert_eq!(plain.code, 0, "{plain:?}");
+    assert_eq!(
+        plain.stdout,
+        "accepted: the URL is the redirect URI and no error came back (no state was checked; \
+         list the calendars to confirm their permission level)\n"
+    );
+    assert!(!plain.stdout.contains("granted"), "{plain:?}");
+    let rejected = without_state(&format!("{REDIRECT}?error=access_denied"), REDIRECT, true);
+    assert_eq!(
+        (rejected.code, rejected.stdout.as_str()),
+        (
+            1,
+            "{\"outcome\":\"rejected\",\"error\":\"access_denied\"}\n"
+        )
+    );
+
+    // A state written into the redirect URI by hand was sent: it is expected back.
+    let by_hand = format!("{REDIRECT}?state=s1");
+    let json = without_state(&by_hand, &by_hand, true);
+    assert_eq!(
+        (json.code, json.stdout.as_str()),
+        (0, "{\"outcome\":\"accepted\"}\n"),
+        "{json:?}"
+    );
+    let forged = without_state(&format!("{REDIRECT}?state=forged"), &by_hand, true);
+    assert_eq!(forged.code, 2, "{forged:?}");
 }
 
 #[test]
@@ -1012,7 +1277,7 @@ fn token_exchange_redacts_unless_asked() {
         (Some("bad_request"), Some(400))
     );
     assert!(error["message"].as_str().unwrap().contains("invalid_grant"));
-    assert!(!used.stdout.contains(&code));
+    assert!(!used.stdout.contains(&code) && !used.stderr.contains(&code));
 
     let no_secret = run(
         &fake,
@@ -1028,6 +1293,95 @@ fn token_exchange_redacts_unless_asked() {
     );
     assert_eq!(no_secret.code, 2, "{no_secret:?}");
     assert!(no_secret.text_error().contains("CRONOFY_CLIENT_SECRET"));
+}
+
+/// Runs the binary against `fake` like [`run`], with `input` on its stdin.
+fn run_with_stdin(fake: &FakeCronofy, args: &[&str], input: &str) -> Run {
+    use std::io::Write;
+    let mut cmd = command();
+    cmd.args(["--api-url", fake.api_url(), "--app-url", fake.app_url()])
+        .args(args)
+        .env("CRONOFY_CLIENT_ID", &fake.seed().client_id)
+        .env("CRONOFY_CLIENT_SECRET", &fake.seed().client_secret)
+        .stdin(Stdio::piped());
+    let started = Instant::now();
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    let (code, stdout, stderr) = wait(child, RUN_LIMIT);
+    let result = Run {
+        code,
+        stdout,
+        stderr,
+        elapsed: started.elapsed(),
+    };
+    assert_no_secrets(&result, &secrets(fake));
+    result
+}
+
+/// The authorization code need not be a flag (process list, shell history): it is read from
+/// `CRONOFY_AUTHORIZATION_CODE` or from stdin with `--code -`, and never printed.
+#[test]
+fn token_exchange_reads_the_code_from_the_environment_or_stdin() {
+    let fake = fake();
+    let exchange = [
+        "token",
+        "exchange",
+        "--redirect-uri",
+        OAUTH_REDIRECT,
+        "--json",
+    ];
+
+    let code = fake.issue_code(&fake.seed().account_id, OAUTH_REDIRECT);
+    let env = run(&fake, &exchange, &[("CRONOFY_AUTHORIZATION_CODE", &code)]);
+    assert_eq!(env.code, 0, "{env:?}");
+    assert_eq!(env.json()["account_id"], fake.seed().account_id.as_str());
+    assert_no_secrets(&env, &[code]);
+
+    let code = fake.issue_code(&fake.seed().account_id, OAUTH_REDIRECT);
+    let mut args = exchange.to_vec();
+    args.extend(["--code", "-"]);
+    let piped = run_with_stdin(&fake, &args, &format!("{code}\n"));
+    assert_eq!(piped.code, 0, "{piped:?}");
+    assert_eq!(piped.json()["access_token"], "[redacted]");
+    assert_no_secrets(&piped, std::slice::from_ref(&code));
+
+    // The same code again, from stdin: Cronofy says no, and the code is not in the error.
+    let used = run_with_stdin(&fake, &args, &code);
+    assert_eq!(used.code, 1, "{used:?}");
+    assert_eq!(used.json_error()["kind"], "bad_request");
+    assert_no_secrets(&used, &[code]);
+    let exchanges = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/oauth/token")
+        .count();
+    assert_eq!(exchanges, 3);
+
+    // No code anywhere, or an empty stdin: invalid input, nothing sent.
+    let none = run(&fake, &exchange[..4], &[]);
+    assert_eq!(none.code, 2, "{none:?}");
+    assert!(
+        none.text_error().contains("CRONOFY_AUTHORIZATION_CODE"),
+        "{none:?}"
+    );
+    let empty = run_with_stdin(&fake, &args, "\n");
+    assert_eq!(empty.code, 2, "{empty:?}");
+    assert_eq!(empty.json_error()["kind"], "invalid_input");
+    assert_eq!(fake.requests().len(), exchanges, "nothing more was sent");
+
+    // Help names the variable, never its value.
+    let mut cmd = command();
+    cmd.args(["token", "exchange", "--help"])
+        .env("CRONOFY_AUTHORIZATION_CODE", "c0de-in-env-0123456789");
+    let help = run_cmd(cmd);
+    assert_eq!(help.code, 0, "{help:?}");
+    assert!(
+        help.stdout.contains("CRONOFY_AUTHORIZATION_CODE"),
+        "{help:?}"
+    );
+    assert_no_secrets(&help, &["c0de-in-env-0123456789".to_owned()]);
 }
 
 #[test]
@@ -1112,6 +1466,92 @@ fn token_revoke_each_target() {
     );
     assert_eq!(bad_client.code, 1, "{bad_client:?}");
     assert_eq!(bad_client.json_error()["status"], 401);
+}
+
+/// `--refresh-token X --sub acc_…` once revoked every grant of the account. Two targets, from
+/// flags or the environment, are invalid input: exit 2, and the fake's request log stays empty.
+#[test]
+fn token_revoke_with_conflicting_targets_exits_2_and_sends_nothing() {
+    let fake = fake();
+    let refresh = fake.seed().refresh_token.clone();
+    let sub = fake.seed().account_id.clone();
+    let from_env = [("CRONOFY_REFRESH_TOKEN", refresh.as_str())];
+    let cases: [(&[&str], Env<'_>, &str); 6] = [
+        (
+            &["--refresh-token", &refresh, "--sub", &sub],
+            &[],
+            "--refresh-token and --sub",
+        ),
+        (
+            &["--access-token", "--refresh-token", &refresh],
+            &[],
+            "--refresh-token and --access-token",
+        ),
+        (
+            &["--sub", &sub],
+            &from_env,
+            "a refresh token in CRONOFY_REFRESH_TOKEN and --sub",
+        ),
+        (
+            &["--access-token"],
+            &from_env,
+            "a refresh token in CRONOFY_REFRESH_TOKEN and --access-token",
+        ),
+        (&["--access-token", "--sub", &sub], &[], "--access-token"),
+        (
+            &["--access-token", "--sub", &sub],
+            &from_env,
+            "--access-token",
+        ),
+    ];
+    for (targets, env, named) in cases {
+        let mut args = vec!["token", "revoke"];
+        args.extend_from_slice(targets);
+        let text = run(&fake, &args, env);
+        assert_eq!(text.code, 2, "{text:?}");
+        assert!(text.text_error().contains(named), "{named}: {text:?}");
+        args.push("--json");
+        let json = run(&fake, &args, env);
+        assert_eq!(json.code, 2, "{json:?}");
+        assert_eq!(json.json_error()["kind"], "invalid_input");
+    }
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+
+    // Nothing was revoked: the refresh token still works.
+    let alive = run(&fake, &["token", "refresh"], &from_env);
+    assert_eq!(alive.code, 0, "{alive:?}");
+    // An empty CRONOFY_REFRESH_TOKEN names nothing: `--sub` alone is one target.
+    let by_sub = run(
+        &fake,
+        &["token", "revoke", "--sub", &sub],
+        &[("CRONOFY_REFRESH_TOKEN", "")],
+    );
+    assert_eq!((by_sub.code, by_sub.stdout.as_str()), (0, "revoked\n"));
+}
+
+/// `--timeout 1e-12` passed the "> 0" check and rounded to no time at all: a time-out (exit 3)
+/// for what is invalid input (exit 2, nothing sent).
+#[test]
+fn a_timeout_that_rounds_to_zero_exits_2_and_sends_nothing() {
+    let fake = fake();
+    for timeout in ["1e-12", "0.0000001", "0.0009", "NaN", "inf", "-1", "0"] {
+        let flag = format!("--timeout={timeout}");
+        let json = run(&fake, &[&flag, "calendars", "--json"], &[]);
+        assert_eq!(json.code, 2, "{timeout}: {json:?}");
+        let error = json.json_error();
+        assert_eq!(error["kind"], "invalid_input");
+        assert!(
+            error["message"].as_str().unwrap().contains("--timeout"),
+            "{error}"
+        );
+        let text = run(&fake, &["calendars", &flag], &[]);
+        assert_eq!(text.code, 2, "{timeout}: {text:?}");
+        assert!(text.text_error().contains("0.001 to 86400"), "{text:?}");
+    }
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+    // The shortest accepted timeout is a real one.
+    let shortest = run(&fake, &["--timeout", "0.001", "calendars", "--json"], &[]);
+    assert_ne!(shortest.code, 2, "{shortest:?}");
 }
 
 // ---------------------------------------------------------------------------------------
