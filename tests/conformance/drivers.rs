@@ -82,9 +82,9 @@ pub(crate) fn all() -> Vec<(&'static str, Factory)> {
 struct Ureq(permissions_ureq::Client);
 
 /// Both transports' errors are the core's `CallError`: one mapping serves them.
-fn call_failure(e: permissions_core::CallError) -> Failure {
+fn call_failure(e: permissions_core::error::CallError) -> Failure {
     let mut f = failure(&e, e.kind(), e.status().map(|s| s.as_u16()));
-    f.connect = matches!(e, permissions_core::CallError::Connect(_));
+    f.connect = matches!(e, permissions_core::error::CallError::Connect(_));
     f
 }
 

@@ -317,7 +317,7 @@ fn rate_limited_with_retry_after_date_then_success() {
 
 fn httpdate_in(d: Duration) -> String {
     // Formatted by hand through the core's own type, so the test needs no date crate.
-    permissions_core::RetryAfter::At(SystemTime::now() + d).to_string()
+    permissions_core::error::RetryAfter::At(SystemTime::now() + d).to_string()
 }
 
 fn permissions_requests(fake: &FakeCronofy) -> usize {

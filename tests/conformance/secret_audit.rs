@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use permissions_core::error::*;
 use permissions_core::http;
+use permissions_core::transport::*;
 use permissions_core::*;
 use permissions_fake::{FakeCronofy, Fault, NewAccount, NewCalendar, Route};
 
@@ -90,9 +92,20 @@ impl Audit {
     fn check(&self) {
         let mut leaks = Vec::new();
         for (what, shown) in &self.outputs {
+            // `Vec<u8>`'s `Debug` prints bytes as decimal numbers: a body printed that way
+            // shows a secret as `65, 85, 68, …` (`{:#?}` puts each on its own line).
+            let packed: String = shown.chars().filter(|c| !c.is_whitespace()).collect();
             for secret in &self.secrets {
                 let escaped = secret.escape_debug().to_string();
-                if shown.contains(secret.as_str()) || shown.contains(&escaped) {
+                let as_bytes = secret
+                    .bytes()
+                    .map(|b| b.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                if shown.contains(secret.as_str())
+                    || shown.contains(&escaped)
+                    || packed.contains(&as_bytes)
+                {
                     leaks.push(format!("{what}: shows {secret}:\n{shown:.2000}"));
                 }
             }
@@ -291,11 +304,14 @@ fn core_operations(audit: &mut Audit) {
     ];
     for url in &returns {
         audit.result("authorization callback", &auth.parse_callback(url));
-        let redirect = auth.redirect_uri();
-        audit.result(
-            "authorization callback",
-            &parse_authorization_callback(url, redirect, None),
-        );
+        let unchecked = AuthorizationRequest::new(
+            "audit-client",
+            auth.redirect_uri().as_str(),
+            ["read_account"],
+        )
+        .build()
+        .expect("valid");
+        audit.result("authorization callback", &unchecked.parse_callback(url));
     }
     let check = CallbackCheck::new(REDIRECT_URI, Some("audit-state")).expect("valid");
     audit.debug("CallbackCheck", &check);
@@ -317,9 +333,11 @@ where
     let name = endpoint.name();
     audit.debug(format!("{name} endpoint"), endpoint);
     audit.result(&format!("{name} request"), &endpoint.to_request(ctx));
-    let mut exchange = Exchange::new(endpoint, RetryPolicy::default());
-    audit.result(&format!("{name} exchange"), &exchange.next_request(ctx));
-    audit.debug(format!("{name} exchange"), &exchange);
+    let config = ClientConfig::new(DataCenter::Us.hosts());
+    let mut call = Call::new(endpoint, &config, ctx.access_token);
+    let sent = call.next();
+    audit.debug(format!("{name} call"), &sent);
+    audit.debug(format!("{name} call"), &call);
 }
 
 // --- both transports --------------------------------------------------------------------------

@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
+use permissions_core::transport::{Endpoint, RequestContext};
 use permissions_core::{
     AccessToken, AuthorizationCode, AuthorizationRequest, BaseUrl, CalendarList, CallbackCheck,
-    CallbackOutcome, ClientCredentials, ClientSecret, DataCenter, Endpoint, ExchangeCode, Hosts,
+    CallbackOutcome, ClientCredentials, ClientSecret, DataCenter, ExchangeCode, Hosts,
     LinkingProfile, PermissionsOutcome, PermissionsRequest, RefreshAccessToken, RefreshToken,
-    RequestContext, Revocable, RevokeToken, TokenResponse,
+    Revocable, RevokeToken, TokenResponse,
 };
 use permissions_ureq::Client;
 use serde::Serialize;
@@ -28,7 +29,7 @@ pub(crate) fn user_agent() -> String {
     format!(
         "cronofy-permissions/{} {}",
         env!("CARGO_PKG_VERSION"),
-        permissions_core::USER_AGENT
+        permissions_core::transport::USER_AGENT
     )
 }
 

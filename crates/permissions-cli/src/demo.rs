@@ -11,11 +11,11 @@ use std::io::{BufRead, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use permissions_core::transport::{HttpRequest, HttpResponse, SyncTransport, TransportError};
 use permissions_core::{
     AccessToken, AuthorizationOutcome, AuthorizationRequest, BaseUrl, Calendar,
     CalendarPermissionLevel, CallbackOutcome, ClientCredentials, ClientSecret, ExchangeCode, Hosts,
-    HttpRequest, HttpResponse, PermissionsOutcome, PermissionsRequest, SyncTransport,
-    TransportError,
+    PermissionsOutcome, PermissionsRequest,
 };
 use permissions_fake::FakeCronofy;
 use permissions_ureq::{Client, UreqTransport};

@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use permissions_core::{ApiError, BuildError, CallbackError, FieldErrors};
+use permissions_core::error::{ApiError, BuildError, CallbackError, FieldErrors};
 use serde::Serialize;
 
 use crate::Exit;
@@ -317,7 +317,7 @@ mod tests {
         let mut fields = FieldErrors::new();
         fields.insert(
             "permissions".into(),
-            vec![permissions_core::FieldError {
+            vec![permissions_core::error::FieldError {
                 key: "errors.required".into(),
                 description: "required".into(),
             }],

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use permissions_core::http::{self, HeaderValue, header};
+use permissions_core::transport::*;
 use permissions_core::url::Url;
 use permissions_core::*;
 use serde::{Deserialize, Serialize};

@@ -13,11 +13,9 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::endpoint::{Endpoint, RequestContext, bearer, finish, request_builder, success_body};
 use crate::error::{BuildError, DecodeError, ResponseError};
-use crate::transport::{
-    Endpoint, HttpRequest, HttpResponse, RequestContext, bearer, finish, request_builder,
-    success_body,
-};
+use crate::seam::{HttpRequest, HttpResponse};
 
 macro_rules! open_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
@@ -281,7 +279,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             ListCalendars.parse_response(response),
-            Err(ResponseError::Api(crate::ApiError::Unauthorized))
+            Err(ResponseError::Api(crate::error::ApiError::Unauthorized))
         );
         let response = http::Response::builder()
             .status(200)

@@ -8,7 +8,7 @@
 //! an error; no `error` means accepted (Cronofy documents no parameter for acceptance).
 //!
 //! ```
-//! use permissions_core::{CallbackCheck, CallbackOutcome, CallbackError};
+//! use permissions_core::{CallbackCheck, CallbackOutcome, error::CallbackError};
 //! let check = CallbackCheck::new("https://app.example.com/permission", Some("s3cr3t-state")).unwrap();
 //! assert_eq!(check.redirect_uri().as_str(), "https://app.example.com/permission?state=s3cr3t-state");
 //! assert_eq!(check.parse("https://app.example.com/permission?state=s3cr3t-state"), Ok(CallbackOutcome::Accepted));
@@ -23,8 +23,8 @@ use std::borrow::Cow;
 
 use url::Url;
 
-use crate::error::{BuildError, clean_snippet};
-use crate::permissions::{add_state, parse_redirect_uri};
+use crate::error::{BuildError, CallbackError, Mismatch, clean_snippet};
+use crate::redirect_uri::{add_state, parse_redirect_uri};
 use crate::secret::constant_time_eq;
 
 /// What the user decided.
@@ -35,80 +35,6 @@ pub enum CallbackOutcome {
     Accepted,
     /// The user rejected (`error=access_denied`).
     Rejected,
-}
-
-/// Which part of the URL differs from the `redirect_uri` that was sent.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Mismatch {
-    /// The scheme differs.
-    Scheme,
-    /// The host differs.
-    Host,
-    /// The port differs.
-    Port,
-    /// The path differs.
-    Path,
-    /// A query parameter of the `redirect_uri` is missing or has another value.
-    QueryParameter {
-        /// Its name (at most 64 characters).
-        name: String,
-    },
-}
-
-impl std::fmt::Display for Mismatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Scheme => f.write_str("scheme differs"),
-            Self::Host => f.write_str("host differs"),
-            Self::Port => f.write_str("port differs"),
-            Self::Path => f.write_str("path differs"),
-            Self::QueryParameter { name } => {
-                write!(f, "query parameter {name:?} is missing or changed")
-            }
-        }
-    }
-}
-
-/// Why a returned URL was not accepted as a callback.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CallbackError {
-    /// Not an absolute URL.
-    #[error("callback URL is not an absolute URL")]
-    InvalidUrl,
-    /// Not the `redirect_uri` that was sent.
-    #[error("callback URL does not match the redirect_uri: {0}")]
-    RedirectMismatch(Mismatch),
-    /// The state value is missing.
-    #[error("callback URL carries no state value")]
-    MissingState,
-    /// The state value differs (or appears more than once): possibly a forged link.
-    #[error("callback state does not match the state that was sent")]
-    StateMismatch,
-    /// The callback carries an `error` other than `access_denied`.
-    #[error("callback reports error {code:?}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
-    Error {
-        /// The `error` value (at most 64 characters).
-        code: String,
-        /// `error_description`, if present (at most 200 characters).
-        description: Option<String>,
-    },
-    /// An authorization callback with neither `code` nor `error`.
-    #[error("authorization callback carries no code")]
-    MissingCode,
-}
-
-impl CallbackError {
-    /// A stable, machine-readable name: `redirect_mismatch` (also for an invalid URL),
-    /// `state_mismatch` (also for a missing state) or `callback_error`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::InvalidUrl | Self::RedirectMismatch(_) => "redirect_mismatch",
-            Self::MissingState | Self::StateMismatch => "state_mismatch",
-            Self::Error { .. } | Self::MissingCode => "callback_error",
-        }
-    }
 }
 
 /// What a permissions callback must match: the `redirect_uri` as sent and its state value.
@@ -165,7 +91,7 @@ impl CallbackCheck {
 ///
 /// `redirect_uri` is the URI exactly as sent; `expected_state`, the state value put into it (its
 /// `state` parameter is then checked separately, in constant time).
-pub fn parse_permissions_callback(
+pub(crate) fn parse_permissions_callback(
     returned_url: &str,
     redirect_uri: &Url,
     expected_state: Option<&str>,

@@ -7,12 +7,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::{Duration, SystemTime};
 
-use http::StatusCode;
+use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
-use crate::retry::RetryAfter;
-use crate::transport::{TransportError, TransportErrorKind};
+pub use crate::data_center::{BaseUrlError, UnknownDataCenter};
+use crate::seam::{TransportError, TransportErrorKind};
 
 /// How many characters of an unexpected, non-secret error body are kept.
 pub const SNIPPET_LEN: usize = 200;
@@ -61,6 +62,20 @@ pub enum BuildError {
         /// The field, in Cronofy's spelling.
         field: &'static str,
     },
+    /// A client's base URL is invalid.
+    #[error("{which} base URL: {problem}")]
+    BaseUrl {
+        /// `api` or `app`.
+        which: &'static str,
+        /// What is wrong with it.
+        problem: BaseUrlError,
+    },
+    /// A client setting that must be positive is zero.
+    #[error("{field}: must be greater than zero")]
+    Zero {
+        /// The setting.
+        field: &'static str,
+    },
 }
 
 /// What is wrong with a calendar id.
@@ -76,7 +91,7 @@ pub enum CalendarIdProblem {
     /// The id contains a control character.
     #[error("must not contain control characters")]
     ControlCharacter,
-    /// The id is longer than [`crate::permissions::MAX_CALENDAR_ID_LEN`] bytes.
+    /// The id is longer than [`CalendarId::MAX_LEN`](crate::CalendarId::MAX_LEN) bytes.
     #[error("must be at most 256 bytes long")]
     TooLong,
 }
@@ -191,6 +206,137 @@ impl fmt::Display for OAuthErrorCode {
     }
 }
 
+/// A `Retry-After` value: a number of seconds, or an HTTP-date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RetryAfter {
+    /// `Retry-After: 120`.
+    Delay(Duration),
+    /// `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT`.
+    At(SystemTime),
+}
+
+impl RetryAfter {
+    /// Parses a header value: delay-seconds (digits only) or an HTTP-date (RFC 9110 §10.2.3).
+    /// Anything else is `None`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use permissions_core::error::RetryAfter;
+    /// assert_eq!(RetryAfter::parse("120"), Some(RetryAfter::Delay(Duration::from_secs(120))));
+    /// assert!(matches!(RetryAfter::parse("Wed, 21 Oct 2015 07:28:00 GMT"), Some(RetryAfter::At(_))));
+    /// assert_eq!(RetryAfter::parse("soon"), None);
+    /// ```
+    pub fn parse(value: &str) -> Option<Self> {
+        let value = value.trim();
+        if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+            // More digits than fit in a u64 still mean "a very long time".
+            let secs = value.parse::<u64>().unwrap_or(u64::MAX);
+            return Some(Self::Delay(Duration::from_secs(secs)));
+        }
+        httpdate::parse_http_date(value).ok().map(Self::At)
+    }
+
+    /// Reads the `Retry-After` header, if present and readable.
+    pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
+        headers
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(Self::parse)
+    }
+
+    /// How long to wait from `now`. A date in the past means no wait.
+    pub fn delay_from(&self, now: SystemTime) -> Duration {
+        match *self {
+            Self::Delay(d) => d,
+            Self::At(at) => at.duration_since(now).unwrap_or(Duration::ZERO),
+        }
+    }
+}
+
+impl fmt::Display for RetryAfter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Delay(d) => write!(f, "{}s", d.as_secs()),
+            Self::At(at) => write!(f, "{}", httpdate::fmt_http_date(*at)),
+        }
+    }
+}
+
+/// Which part of the URL differs from the `redirect_uri` that was sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mismatch {
+    /// The scheme differs.
+    Scheme,
+    /// The host differs.
+    Host,
+    /// The port differs.
+    Port,
+    /// The path differs.
+    Path,
+    /// A query parameter of the `redirect_uri` is missing or has another value.
+    QueryParameter {
+        /// Its name (at most 64 characters).
+        name: String,
+    },
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Scheme => f.write_str("scheme differs"),
+            Self::Host => f.write_str("host differs"),
+            Self::Port => f.write_str("port differs"),
+            Self::Path => f.write_str("path differs"),
+            Self::QueryParameter { name } => {
+                write!(f, "query parameter {name:?} is missing or changed")
+            }
+        }
+    }
+}
+
+/// Why a returned URL was not accepted as a callback.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallbackError {
+    /// Not an absolute URL.
+    #[error("callback URL is not an absolute URL")]
+    InvalidUrl,
+    /// Not the `redirect_uri` that was sent.
+    #[error("callback URL does not match the redirect_uri: {0}")]
+    RedirectMismatch(Mismatch),
+    /// The state value is missing.
+    #[error("callback URL carries no state value")]
+    MissingState,
+    /// The state value differs (or appears more than once): possibly a forged link.
+    #[error("callback state does not match the state that was sent")]
+    StateMismatch,
+    /// The callback carries an `error` other than `access_denied`.
+    #[error("callback reports error {code:?}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Error {
+        /// The `error` value (at most 64 characters).
+        code: String,
+        /// `error_description`, if present (at most 200 characters).
+        description: Option<String>,
+    },
+    /// An authorization callback with neither `code` nor `error`.
+    #[error("authorization callback carries no code")]
+    MissingCode,
+}
+
+impl CallbackError {
+    /// A stable, machine-readable name: `redirect_mismatch` (also for an invalid URL),
+    /// `state_mismatch` (also for a missing state) or `callback_error`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidUrl | Self::RedirectMismatch(_) => "redirect_mismatch",
+            Self::MissingState | Self::StateMismatch => "state_mismatch",
+            Self::Error { .. } | Self::MissingCode => "callback_error",
+        }
+    }
+}
+
 /// A non-success answer from Cronofy, by status family.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -237,10 +383,12 @@ pub enum ApiError {
         retry_after: Option<RetryAfter>,
     },
     /// 5xx: Cronofy or something in front of it failed.
-    #[error("server error ({status}){}", Snippet(snippet))]
+    #[error("server error ({status}){}{}", retry_after.map(|r| format!(", retry after {r}")).unwrap_or_default(), Snippet(snippet))]
     Server {
         /// The status.
         status: StatusCode,
+        /// `Retry-After`, when sent and readable (a 503 may carry one); honoured like a 429's.
+        retry_after: Option<RetryAfter>,
         /// The start of the body, when the endpoint's bodies hold no secret.
         snippet: Option<String>,
     },
@@ -486,6 +634,7 @@ impl ApiError {
             },
             500..=599 => Self::Server {
                 status,
+                retry_after: RetryAfter::from_headers(headers),
                 snippet: snippet(),
             },
             _ => Self::UnexpectedStatus {
@@ -763,13 +912,13 @@ mod tests {
 /// message as their own and pass its source on.
 ///
 /// ```
-/// use permissions_core::{ApiError, CallError};
+/// use permissions_core::error::{ApiError, CallError};
 /// let err = CallError::from(ApiError::Unauthorized);
 /// assert_eq!(err.kind(), "unauthorized");
 /// assert_eq!(err.status().map(|s| s.as_u16()), Some(401));
 /// assert_eq!(CallError::Timeout.kind(), "timeout");
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CallError {
     /// The input cannot make a valid request; nothing was sent.

@@ -2,32 +2,47 @@
 //! [Extended Permissions](https://docs.cronofy.com/developers/api/authorization/extended-permissions/)
 //! flow: every piece of knowledge about Cronofy, as pure functions over values.
 //!
-//! A request is a value ([`HttpRequest`]), a response is a value ([`HttpResponse`]), and the
-//! user's return to the app is a URL value. Any HTTP stack moves the bytes: the
-//! `permissions-reqwest` (async) and `permissions-ureq` (blocking) crates, or your own through
-//! [`SyncTransport`] / [`AsyncTransport`], which closures implement.
+//! **Apps: use `permissions-reqwest` (async) or `permissions-ureq` (blocking).** Each
+//! re-exports everything here that an app needs and adds a `Client` that sends, paces, retries
+//! and refreshes tokens. This crate is for what they share, and for custom transports.
+//!
+//! A request is a value, a response is a value, and the user's return to the app is a URL
+//! value. The [`transport`] module holds what transport authors need: the seam
+//! ([`HttpRequest`](transport::HttpRequest), [`HttpResponse`](transport::HttpResponse), the
+//! transport traits), and the call engine ([`Call`](transport::Call)), a state machine that
+//! says what to do next (send this, wait this long, done) and owns pacing, retries, redaction
+//! and the session's refresh rule. Driving the whole flow by hand with any HTTP stack:
 //!
 //! ```
+//! use std::time::SystemTime;
+//! use permissions_core::transport::{Call, ClientConfig, Endpoint, HttpResponse, Next};
 //! use permissions_core::*;
 //!
-//! // A stand-in for Cronofy: any closure from request to response is a transport.
-//! let transport = |req: HttpRequest| -> Result<HttpResponse, TransportError> {
-//!     let body: &[u8] = match req.uri().path() {
+//! // A stand-in for Cronofy: any function from request to response.
+//! fn cronofy(path: &str) -> HttpResponse {
+//!     let body: &[u8] = match path {
 //!         "/oauth/token" => br#"{"token_type":"bearer","access_token":"tok","expires_in":3600,"refresh_token":"ref"}"#,
 //!         "/v1/calendars" => br#"{"calendars":[{"provider_name":"google","calendar_id":"cal_1",
 //!             "calendar_name":"Home","calendar_readonly":false,"calendar_deleted":false,"permission_level":"sandbox"}]}"#,
 //!         "/v1/permissions" => br#"{"permissions_request":{"url":"https://app.cronofy.com/permissions/p1"}}"#,
 //!         _ => b"",
 //!     };
-//!     Ok(http::Response::builder().status(200).body(body.to_vec()).unwrap())
-//! };
-//! // One generic loop runs any endpoint (the transport crates add retries and sleeping).
-//! fn call<E: Endpoint>(t: &dyn SyncTransport, ctx: &RequestContext<'_>, e: &E) -> E::Output {
-//!     let request = e.to_request(ctx).expect("valid input");
-//!     e.parse_response(t.send(request).expect("sent")).expect("answered")
+//!     http::Response::builder().status(200).body(body.to_vec()).unwrap()
+//! }
+//! // The loop every transport runs (theirs also paces, sleeps and refreshes).
+//! fn call<E: Endpoint>(config: &ClientConfig, endpoint: &E, token: Option<&AccessToken>) -> E::Output
+//! where E::Output: std::fmt::Debug {
+//!     let mut call = Call::new(endpoint, config, token);
+//!     loop {
+//!         match call.next() {
+//!             Next::Send(request) => call.on_response(cronofy(request.uri().path()), SystemTime::now(), 0.5),
+//!             Next::Done(result) => return result.expect("answered"),
+//!             other => panic!("{other:?}"),
+//!         }
+//!     }
 //! }
 //! let hosts = DataCenter::Us.hosts();
-//! let api = RequestContext::new(hosts.api());
+//! let config = ClientConfig::new(hosts.clone());
 //!
 //! // Step 1: send the user to the authorize URL; they come back with a code.
 //! let auth = AuthorizationRequest::new("client_id", "https://app.example.com/oauth", ["read_account"])
@@ -38,11 +53,10 @@
 //!
 //! // Step 2: exchange the code for tokens.
 //! let creds = ClientCredentials::new("client_id", ClientSecret::new("secret"));
-//! let tokens = call(&transport, &api, &ExchangeCode::new(creds, code, "https://app.example.com/oauth"));
+//! let tokens = call(&config, &ExchangeCode::new(creds, code, "https://app.example.com/oauth"), None);
 //!
 //! // Step 3: list calendars and pick those still `sandbox`.
-//! let user = api.with_access_token(&tokens.access_token);
-//! let calendars = call(&transport, &user, &ListCalendars);
+//! let calendars = call(&config, &ListCalendars, Some(&tokens.access_token));
 //! let wanted: Vec<_> = calendars.needing_elevation().map(|c| c.calendar_id.clone()).collect();
 //!
 //! // Steps 4-5: ask for unrestricted access; Cronofy answers with a URL for the user.
@@ -52,10 +66,10 @@
 //!     .state("st2")
 //!     .build()
 //!     .unwrap();
-//! let PermissionsOutcome::Redirect { url } = call(&transport, &user, &request) else { panic!() };
+//! let PermissionsOutcome::Redirect { url } = call(&config, &request, Some(&tokens.access_token)) else { panic!() };
 //! assert_eq!(url.as_str(), "https://app.cronofy.com/permissions/p1");
 //!
-//! // Step 6: the user comes back; was it accepted?
+//! // Step 6: the user comes back; no `error` came back, so it was accepted.
 //! let back = request.parse_callback("https://app.example.com/permission?state=st2").unwrap();
 //! assert_eq!(back, CallbackOutcome::Accepted);
 //! ```
@@ -71,11 +85,15 @@
 //! | 5 | Cronofy's answer | [`PermissionsOutcome`]: a URL for the user, or granted (Enterprise Connect) |
 //! | 6 | the user returns | [`PermissionsRequest::parse_callback`], [`CallbackCheck`] |
 //!
+//! Errors live in [`error`]; pacing and retry settings ([`PacingConfig`], [`RetryPolicy`]) at
+//! the root, their machinery in [`transport`]. Each item has one path.
+//!
 //! # In scope
 //! - Building every request of the flow, validated before anything could be sent.
 //! - Reading every answer, any status and any bytes, into typed values or typed errors.
 //! - Reading the URLs users come back on, checked against what was sent (CSRF state included).
-//! - Deciding whether and when to retry ([`RetryPolicy`]), with time and jitter as arguments.
+//! - Deciding whether and when to retry ([`RetryPolicy`]) and to pace ([`PacingConfig`]), with
+//!   time and jitter as arguments.
 //!
 //! # Out of scope, always
 //! This crate contains no networking code, spawns no thread, never sleeps, and does not read
@@ -85,46 +103,45 @@
 //! # Secrets
 //! Access and refresh tokens, client secrets and authorization codes are their own types
 //! ([`AccessToken`], …): `Debug` prints `[redacted]`, there is no `Display`, and the
-//! `Authorization` header value is marked sensitive. No error holds a secret or a whole body.
-//! The wrappers hold [`secrecy`]'s `SecretString`, wiped from memory when dropped.
+//! `Authorization` header value is marked sensitive. A request body's `Debug` shows only its
+//! length. No error holds a secret or a whole body. The wrappers hold [`secrecy`]'s
+//! `SecretString`, wiped from memory when dropped.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod calendars;
-pub mod callback;
-pub mod data_center;
+// The steps of the flow.
+mod calendars;
+mod callback;
+mod data_center;
+mod oauth;
+mod permissions;
+mod redirect_uri;
+mod secret;
+// The machinery, read in one direction: seam -> errors -> retry/pacing -> endpoint -> config ->
+// engine (which uses the OAuth step's refresh endpoint for sessions).
+mod config;
+mod endpoint;
+mod engine;
 pub mod error;
-pub mod oauth;
-pub mod permissions;
-pub mod retry;
-pub mod secret;
+mod pacing;
+mod retry;
+mod seam;
 pub mod transport;
 
 pub use http;
 pub use url;
 
 pub use calendars::{Calendar, CalendarList, CalendarPermissionLevel, ListCalendars, ProviderName};
-pub use callback::{
-    CallbackCheck, CallbackError, CallbackOutcome, Mismatch, parse_permissions_callback,
-};
-pub use data_center::{BaseUrl, BaseUrlError, DataCenter, Hosts, UnknownDataCenter};
-pub use error::{
-    ApiError, BuildError, CalendarIdProblem, CallError, DecodeError, DecodeErrorKind, FieldError,
-    FieldErrors, OAuthErrorCode, ResponseError, StateProblem, UriProblem,
-};
+pub use callback::{CallbackCheck, CallbackOutcome};
+pub use data_center::{BaseUrl, DataCenter, Hosts};
 pub use oauth::{
-    AfterUnauthorized, AuthorizationOutcome, AuthorizationRequest, AuthorizationRequestBuilder,
-    ExchangeCode, LinkingProfile, RefreshAccessToken, Revocable, RevokeToken, SessionTokens,
-    TokenResponse, parse_authorization_callback,
+    AuthorizationOutcome, AuthorizationRequest, AuthorizationRequestBuilder, ExchangeCode,
+    LinkingProfile, RefreshAccessToken, Revocable, RevokeToken, TokenResponse,
 };
+pub use pacing::{Limit, PacingConfig};
 pub use permissions::{
     CalendarId, CalendarPermission, PermissionLevel, PermissionsOutcome, PermissionsRequest,
-    PermissionsRequestBuilder, parse_redirect_uri,
+    PermissionsRequestBuilder,
 };
-pub use retry::{Failure, RetryAfter, RetryDecision, RetryPolicy};
+pub use retry::RetryPolicy;
 pub use secret::{AccessToken, AuthorizationCode, ClientCredentials, ClientSecret, RefreshToken};
-pub use transport::{
-    AsyncTransport, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, Endpoint,
-    Exchange, HttpRequest, HttpResponse, RequestContext, Step, SyncTransport, TransportError,
-    TransportErrorKind, USER_AGENT,
-};

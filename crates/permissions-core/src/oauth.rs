@@ -24,15 +24,13 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::calendars::ProviderName;
-use crate::callback::{CallbackError, check_return, required_params};
+use crate::callback::{check_return, required_params};
 use crate::data_center::BaseUrl;
-use crate::error::{BuildError, DecodeError, ResponseError, StateProblem};
-use crate::permissions::{parse_redirect_uri, refuse_reserved, validate_state};
+use crate::endpoint::{Endpoint, RequestContext, request_builder, success_body, with_json_body};
+use crate::error::{BuildError, CallbackError, DecodeError, ResponseError, StateProblem};
+use crate::redirect_uri::{parse_redirect_uri, refuse_reserved, validate_state};
+use crate::seam::{HttpRequest, HttpResponse};
 use crate::secret::{AccessToken, AuthorizationCode, ClientCredentials, RefreshToken};
-use crate::transport::{
-    Endpoint, HttpRequest, HttpResponse, RequestContext, request_builder, success_body,
-    with_json_body,
-};
 
 /// The OAuth authorization request (step 1): where to send the user.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -239,7 +237,7 @@ pub enum AuthorizationOutcome {
 
 /// Reads the URL the user came back on after authorizing: it must be `redirect_uri`, with
 /// `expected_state` (compared in constant time) when one was sent.
-pub fn parse_authorization_callback(
+pub(crate) fn parse_authorization_callback(
     returned_url: &str,
     redirect_uri: &Url,
     expected_state: Option<&str>,
@@ -470,82 +468,6 @@ impl Endpoint for RefreshAccessToken {
     fn parse_response(&self, response: HttpResponse) -> Result<TokenResponse, ResponseError> {
         let body = success_body(response, true)?;
         Ok(TokenResponse::parse(&body)?)
-    }
-}
-
-/// The tokens of one user's session and the rule for refreshing them once when several calls
-/// hit 401 together: the state half of the transports' `Session`, with no lock and no I/O (the
-/// transports wrap it in their own locks).
-///
-/// A call notes the [`generation`](Self::generation) it used; after a 401 it asks
-/// [`after_unauthorized`](Self::after_unauthorized): if another call refreshed meanwhile, it
-/// retries with the newer token; else it refreshes with the refresh token given, and stores the
-/// answer with [`refreshed`](Self::refreshed).
-///
-/// ```
-/// use permissions_core::{AccessToken, RefreshToken, SessionTokens, AfterUnauthorized, TokenResponse};
-/// let mut tokens = SessionTokens::new(AccessToken::new("old"), RefreshToken::new("r"));
-/// let seen = tokens.generation();
-/// assert!(matches!(tokens.after_unauthorized(seen), AfterUnauthorized::Refresh(_)));
-/// let answer = TokenResponse::parse(br#"{"access_token":"new"}"#).unwrap();
-/// tokens.refreshed(&answer);
-/// // A second call that hit 401 with the old token retries with the new one.
-/// assert!(matches!(tokens.after_unauthorized(seen), AfterUnauthorized::Retry(t) if t.secret() == "new"));
-/// ```
-#[derive(Clone, Debug)]
-pub struct SessionTokens {
-    access: AccessToken,
-    refresh: RefreshToken,
-    generation: u64,
-}
-
-/// What a call that got 401 should do next.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum AfterUnauthorized {
-    /// Another call refreshed meanwhile: retry with this token.
-    Retry(AccessToken),
-    /// Refresh with this refresh token, then store the answer.
-    Refresh(RefreshToken),
-}
-
-impl SessionTokens {
-    /// A session's first tokens.
-    pub fn new(access: AccessToken, refresh: RefreshToken) -> Self {
-        Self {
-            access,
-            refresh,
-            generation: 0,
-        }
-    }
-
-    /// The current access token.
-    pub fn access(&self) -> &AccessToken {
-        &self.access
-    }
-
-    /// How many refreshes have been stored: a call notes it with the token it uses.
-    pub fn generation(&self) -> u64 {
-        self.generation
-    }
-
-    /// After a 401 on a call made at generation `seen`.
-    pub fn after_unauthorized(&self, seen: u64) -> AfterUnauthorized {
-        if self.generation == seen {
-            AfterUnauthorized::Refresh(self.refresh.clone())
-        } else {
-            AfterUnauthorized::Retry(self.access.clone())
-        }
-    }
-
-    /// Stores a refresh's answer. Cronofy sends the same refresh token back; when an answer
-    /// carries none, the old one is kept.
-    pub fn refreshed(&mut self, answer: &TokenResponse) {
-        self.access = answer.access_token.clone();
-        if let Some(refresh) = &answer.refresh_token {
-            self.refresh = refresh.clone();
-        }
-        self.generation += 1;
     }
 }
 

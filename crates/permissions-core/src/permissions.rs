@@ -23,22 +23,15 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::callback::{self, CallbackError, CallbackOutcome};
+use crate::callback::{self, CallbackOutcome};
+use crate::endpoint::{
+    Endpoint, RequestContext, bearer, request_builder, success_body, with_json_body,
+};
 use crate::error::{
-    BuildError, CalendarIdProblem, DecodeError, DecodeErrorKind, ResponseError, StateProblem,
-    UriProblem,
+    BuildError, CalendarIdProblem, CallbackError, DecodeError, DecodeErrorKind, ResponseError,
 };
-use crate::transport::{
-    Endpoint, HttpRequest, HttpResponse, RequestContext, bearer, request_builder, success_body,
-    with_json_body,
-};
-
-/// The longest calendar id accepted, in bytes. Cronofy's ids are about 30 bytes; the cap keeps
-/// a hostile or broken input from building a huge request.
-pub const MAX_CALENDAR_ID_LEN: usize = 256;
-
-/// The longest state value accepted, in bytes.
-pub const MAX_STATE_LEN: usize = 512;
+use crate::redirect_uri::{add_state, parse_redirect_uri, parse_web_url, refuse_reserved};
+use crate::seam::{HttpRequest, HttpResponse};
 
 /// A calendar id: non-empty, no white space or control characters, at most 256 bytes.
 ///
@@ -49,13 +42,17 @@ pub const MAX_STATE_LEN: usize = 512;
 pub struct CalendarId(String);
 
 impl CalendarId {
+    /// The longest calendar id accepted, in bytes. Cronofy's ids are about 30 bytes; the cap
+    /// keeps a hostile or broken input from building a huge request.
+    pub const MAX_LEN: usize = 256;
+
     /// Validates an id.
     pub fn new(id: impl Into<String>) -> Result<Self, CalendarIdProblem> {
         let id = id.into();
         if id.is_empty() {
             return Err(CalendarIdProblem::Empty);
         }
-        if id.len() > MAX_CALENDAR_ID_LEN {
+        if id.len() > CalendarId::MAX_LEN {
             return Err(CalendarIdProblem::TooLong);
         }
         if id.chars().any(char::is_control) {
@@ -187,7 +184,7 @@ impl PermissionsRequest {
     }
 
     /// Step 6: reads the URL the user came back on, checking it against this request's
-    /// `redirect_uri` and state. See [`crate::callback::parse_permissions_callback`].
+    /// `redirect_uri` and state. See [`CallbackCheck`](crate::CallbackCheck).
     pub fn parse_callback(&self, returned_url: &str) -> Result<CallbackOutcome, CallbackError> {
         callback::parse_permissions_callback(returned_url, &self.redirect_uri, self.state())
     }
@@ -413,77 +410,11 @@ impl PermissionsRequestBuilder {
     }
 }
 
-/// Puts `state` into `redirect_uri` as its `state` query parameter. A URI that already carries
-/// exactly this state is left as it is (so the `redirect_uri` as sent may be given back); one
-/// that carries another is refused, as the user's return could never match.
-pub(crate) fn add_state(redirect_uri: &mut Url, state: &str) -> Result<(), StateProblem> {
-    validate_state(state)?;
-    let mut present = redirect_uri.query_pairs().filter(|(k, _)| k == "state");
-    match (present.next(), present.next()) {
-        (None, _) => {
-            redirect_uri.query_pairs_mut().append_pair("state", state);
-            Ok(())
-        }
-        (Some((_, v)), None) if v == state => Ok(()),
-        _ => Err(StateProblem::Conflict),
-    }
-}
-
-/// Validates a state value: non-empty, at most [`MAX_STATE_LEN`] bytes.
-pub(crate) fn validate_state(state: &str) -> Result<(), StateProblem> {
-    if state.is_empty() {
-        Err(StateProblem::Empty)
-    } else if state.len() > MAX_STATE_LEN {
-        Err(StateProblem::TooLong)
-    } else {
-        Ok(())
-    }
-}
-
-/// Parses a URI that the user's browser will be sent to: absolute `http`/`https` with a host, no
-/// fragment, no user-info, and no white space or control characters (which URL parsers silently
-/// drop: nothing is guessed).
-pub fn parse_redirect_uri(raw: &str) -> Result<Url, UriProblem> {
-    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(UriProblem::InvalidCharacter);
-    }
-    let url = parse_web_url(raw)?;
-    if url.fragment().is_some() {
-        return Err(UriProblem::Fragment);
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(UriProblem::UserInfo);
-    }
-    Ok(url)
-}
-
-/// Refuses a URI carrying any of `names` as a query parameter: Cronofy adds them on the way
-/// back, and two of them would make the return ambiguous (or forge its answer).
-pub(crate) fn refuse_reserved(url: &Url, names: &[&'static str]) -> Result<(), UriProblem> {
-    for (key, _) in url.query_pairs() {
-        if let Some(name) = names.iter().find(|n| **n == key) {
-            return Err(UriProblem::ReservedParameter(name));
-        }
-    }
-    Ok(())
-}
-
-/// An absolute `http` or `https` URL with a host.
-pub(crate) fn parse_web_url(raw: &str) -> Result<Url, UriProblem> {
-    let url = Url::parse(raw).map_err(|_| UriProblem::NotAUrl)?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(UriProblem::Scheme);
-    }
-    match url.host_str() {
-        Some(h) if !h.is_empty() => Ok(url),
-        _ => Err(UriProblem::NoHost),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::data_center::BaseUrl;
+    use crate::error::{StateProblem, UriProblem};
     use crate::secret::AccessToken;
 
     fn minimal() -> PermissionsRequestBuilder {
@@ -549,7 +480,7 @@ mod tests {
                 Err(BuildError::CalendarId { index: 1, problem })
             );
         }
-        let long = "c".repeat(MAX_CALENDAR_ID_LEN + 1);
+        let long = "c".repeat(CalendarId::MAX_LEN + 1);
         assert_eq!(
             minimal().calendar(long).build(),
             Err(BuildError::CalendarId {
@@ -559,7 +490,7 @@ mod tests {
         );
         assert!(
             minimal()
-                .calendar("c".repeat(MAX_CALENDAR_ID_LEN))
+                .calendar("c".repeat(CalendarId::MAX_LEN))
                 .build()
                 .is_ok()
         );

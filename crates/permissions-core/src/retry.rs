@@ -7,70 +7,12 @@
 //! cap means "stop now", not a long sleep: a hostile or confused `Retry-After: 999999999` must
 //! never park a thread.
 
-use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 
-use crate::error::ApiError;
-use crate::transport::TransportErrorKind;
-
-/// A `Retry-After` value: a number of seconds, or an HTTP-date.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum RetryAfter {
-    /// `Retry-After: 120`.
-    Delay(Duration),
-    /// `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT`.
-    At(SystemTime),
-}
-
-impl RetryAfter {
-    /// Parses a header value: delay-seconds (digits only) or an HTTP-date (RFC 9110 §10.2.3).
-    /// Anything else is `None`.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use permissions_core::RetryAfter;
-    /// assert_eq!(RetryAfter::parse("120"), Some(RetryAfter::Delay(Duration::from_secs(120))));
-    /// assert!(matches!(RetryAfter::parse("Wed, 21 Oct 2015 07:28:00 GMT"), Some(RetryAfter::At(_))));
-    /// assert_eq!(RetryAfter::parse("soon"), None);
-    /// ```
-    pub fn parse(value: &str) -> Option<Self> {
-        let value = value.trim();
-        if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-            // More digits than fit in a u64 still mean "a very long time".
-            let secs = value.parse::<u64>().unwrap_or(u64::MAX);
-            return Some(Self::Delay(Duration::from_secs(secs)));
-        }
-        httpdate::parse_http_date(value).ok().map(Self::At)
-    }
-
-    /// Reads the `Retry-After` header, if present and readable.
-    pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
-        headers
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(Self::parse)
-    }
-
-    /// How long to wait from `now`. A date in the past means no wait.
-    pub fn delay_from(&self, now: SystemTime) -> Duration {
-        match *self {
-            Self::Delay(d) => d,
-            Self::At(at) => at.duration_since(now).unwrap_or(Duration::ZERO),
-        }
-    }
-}
-
-impl fmt::Display for RetryAfter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Delay(d) => write!(f, "{}s", d.as_secs()),
-            Self::At(at) => write!(f, "{}", httpdate::fmt_http_date(*at)),
-        }
-    }
-}
+use crate::error::{ApiError, RetryAfter};
+use crate::seam::TransportErrorKind;
 
 /// What went wrong with one attempt, as far as retrying cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,7 +33,9 @@ impl Failure {
     /// The failure an API error stands for.
     pub fn from_api_error(err: &ApiError) -> Self {
         let retry_after = match err {
-            ApiError::RateLimited { retry_after } => *retry_after,
+            ApiError::RateLimited { retry_after } | ApiError::Server { retry_after, .. } => {
+                *retry_after
+            }
             _ => None,
         };
         Self::Status {
@@ -116,7 +60,9 @@ pub enum RetryDecision {
 /// ```
 /// use std::time::{Duration, SystemTime};
 /// use http::StatusCode;
-/// use permissions_core::{Failure, RetryAfter, RetryDecision, RetryPolicy};
+/// use permissions_core::RetryPolicy;
+/// use permissions_core::error::RetryAfter;
+/// use permissions_core::transport::{Failure, RetryDecision};
 ///
 /// let policy = RetryPolicy::default();
 /// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);

@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer};
 use subtle::ConstantTimeEq;
 
 /// What `Debug` prints in place of a secret value.
-pub const REDACTED: &str = "[redacted]";
+pub(crate) const REDACTED: &str = "[redacted]";
 
 macro_rules! secret_type {
     ($(#[$doc:meta])* $name:ident) => {

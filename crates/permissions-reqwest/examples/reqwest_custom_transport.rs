@@ -8,10 +8,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use permissions_core::{
-    AccessToken, AsyncTransport, BaseUrl, Hosts, HttpRequest, HttpResponse, TransportError,
-};
 use permissions_fake::FakeCronofy;
+use permissions_reqwest::transport::{AsyncTransport, HttpRequest, HttpResponse, TransportError};
+use permissions_reqwest::{AccessToken, BaseUrl, Hosts};
 use permissions_reqwest::{Client, ReqwestTransport};
 
 #[tokio::main(flavor = "current_thread")]
@@ -47,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         BaseUrl::parse(cronofy.app_url())?,
     );
     let shared: Arc<dyn AsyncTransport> = Arc::new(Logging {
-        inner: ReqwestTransport::new(ReqwestTransport::client_builder()?.build()?),
+        inner: ReqwestTransport::default(),
         sent: AtomicUsize::new(0),
     });
     let first = Client::builder()

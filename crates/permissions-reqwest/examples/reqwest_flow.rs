@@ -5,11 +5,11 @@
 //! cargo run -p permissions-reqwest --example reqwest_flow
 //! ```
 
-use permissions_core::{
+use permissions_fake::FakeCronofy;
+use permissions_reqwest::{
     AuthorizationOutcome, AuthorizationRequest, BaseUrl, CallbackOutcome, ClientCredentials,
     ClientSecret, ExchangeCode, Hosts, PermissionsOutcome, PermissionsRequest,
 };
-use permissions_fake::FakeCronofy;
 use permissions_reqwest::{Client, ReqwestTransport, Session};
 
 /// Where the user comes back after authorizing (step 1) and after the permissions page
@@ -37,7 +37,7 @@ async fn main() -> Result<()> {
         ClientSecret::new(seed.client_secret.clone()),
     );
     let client = Client::builder().hosts(hosts.clone()).build()?;
-    let browser = ReqwestTransport::client_builder()?.build()?;
+    let browser = ReqwestTransport::default().client().clone();
 
     // Step 1: send the user to Cronofy's consent page; they come back with a code.
     // (Use a fresh random state per user in a real app.)

@@ -80,21 +80,19 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod client;
+mod reqwest_transport;
 mod session;
 mod tls;
-mod trace;
-mod transport;
 
-pub use client::{Client, ClientBuilder, default_user_agent};
-/// Why a call failed: the core's [`permissions_core::CallError`], the same type as
+pub use client::{AnyTransport, Client, ClientBuilder, Reqwest};
+/// Why a call failed: the core's [`permissions_core::error::CallError`], the same type as
 /// `permissions_ureq::Error`, so code written against one transport reads the other's errors
 /// the same way.
-pub use permissions_core::CallError as Error;
-/// The defaults every transport shares (10 s to connect, 30 s per attempt, 1 MiB per body),
-/// defined once in the core.
-pub use permissions_core::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT};
+pub use permissions_core::error::CallError as Error;
+pub use reqwest_transport::ReqwestTransport;
 pub use session::Session;
-pub use transport::ReqwestTransport;
 
-pub use permissions_core;
+/// Everything an app needs from the core (the six steps' types, secrets, data centers, the
+/// retry and pacing settings), so that an app depends on this crate alone.
+pub use permissions_core::*;
 pub use reqwest;

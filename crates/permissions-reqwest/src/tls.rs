@@ -8,7 +8,7 @@
 //!   reqwest ready-made, so no process-wide default provider is installed or needed.
 //! - neither: plain `http://` only (a local Cronofy in tests).
 
-use permissions_core::TransportError;
+use permissions_core::transport::TransportError;
 
 #[cfg(feature = "native-tls")]
 pub(crate) fn configure(
@@ -23,7 +23,7 @@ pub(crate) fn configure(
 ) -> Result<reqwest::ClientBuilder, TransportError> {
     use std::sync::Arc;
 
-    use permissions_core::TransportErrorKind;
+    use permissions_core::transport::TransportErrorKind;
     use rustls_platform_verifier::BuilderVerifierExt;
 
     let failed = |err: rustls::Error| TransportError::with_source(TransportErrorKind::Other, err);

@@ -11,11 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use permissions_core::{
-    AccessToken, BaseUrl, Hosts, HttpRequest, HttpResponse, PermissionsOutcome, PermissionsRequest,
-    SyncTransport, TransportError,
-};
 use permissions_fake::FakeCronofy;
+use permissions_ureq::transport::{HttpRequest, HttpResponse, SyncTransport, TransportError};
+use permissions_ureq::{AccessToken, BaseUrl, Hosts, PermissionsOutcome, PermissionsRequest};
 use permissions_ureq::{Client, UreqTransport};
 
 fn main() -> Result<(), Box<dyn Error>> {

@@ -10,11 +10,11 @@
 
 use std::error::Error;
 
-use permissions_core::{
+use permissions_fake::FakeCronofy;
+use permissions_ureq::{
     AuthorizationOutcome, AuthorizationRequest, BaseUrl, CallbackOutcome, ClientCredentials,
     ClientSecret, ExchangeCode, Hosts, PermissionsOutcome, PermissionsRequest,
 };
-use permissions_fake::FakeCronofy;
 use permissions_ureq::{Client, ureq};
 
 const OAUTH_REDIRECT: &str = "https://app.example.com/oauth/callback";

@@ -8,12 +8,14 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use permissions_core::error::{ApiError, BuildError, OAuthErrorCode};
+use permissions_core::transport::{
+    HttpRequest, HttpResponse, SyncTransport, TransportError, TransportErrorKind,
+};
 use permissions_core::{
-    AccessToken, ApiError, AuthorizationCode, BaseUrl, BuildError, CalendarPermissionLevel,
-    ClientCredentials, ClientSecret, DataCenter, ExchangeCode, Hosts, HttpRequest, HttpResponse,
-    ListCalendars, OAuthErrorCode, PermissionsOutcome, PermissionsRequest, RefreshAccessToken,
-    RefreshToken, RetryPolicy, Revocable, RevokeToken, SyncTransport, TransportError,
-    TransportErrorKind,
+    AccessToken, AuthorizationCode, BaseUrl, CalendarPermissionLevel, ClientCredentials,
+    ClientSecret, DataCenter, ExchangeCode, Hosts, ListCalendars, PermissionsOutcome,
+    PermissionsRequest, RefreshAccessToken, RefreshToken, RetryPolicy, Revocable, RevokeToken,
 };
 use permissions_fake::{FakeCronofy, Fault, Route};
 use permissions_ureq::{Client, ClientBuilder, Error, Session, UreqTransport};
@@ -396,7 +398,7 @@ fn every_method_succeeds_against_the_fake() {
     let expected_ua = format!(
         "permissions-ureq/{} {}",
         env!("CARGO_PKG_VERSION"),
-        permissions_core::USER_AGENT
+        permissions_core::transport::USER_AGENT
     );
     let requests = fake.requests();
     assert!(requests.len() >= 8, "{}", requests.len());
@@ -458,7 +460,7 @@ fn every_response_header_is_kept() {
     ))]);
     let transport = UreqTransport::default();
     let request = http::Request::get(format!("{}/anything?x=1", server.base))
-        .body(Vec::new())
+        .body(Default::default())
         .unwrap();
     let response = transport.send(request).unwrap();
     assert_eq!(response.status(), 429);
@@ -724,7 +726,7 @@ fn bodies_are_capped_exactly() {
     let send = || {
         transport.send(
             http::Request::get(format!("{}/body", server.base))
-                .body(Vec::new())
+                .body(Default::default())
                 .unwrap(),
         )
     };

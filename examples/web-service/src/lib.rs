@@ -75,11 +75,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use permissions_core::error::{BaseUrlError, BuildError, CallbackError};
 use permissions_core::url::Url;
 use permissions_core::{
-    AuthorizationOutcome, AuthorizationRequest, BaseUrl, BaseUrlError, BuildError, CallbackError,
-    CallbackOutcome, ClientCredentials, ExchangeCode, PermissionsOutcome, PermissionsRequest,
-    RefreshToken,
+    AuthorizationOutcome, AuthorizationRequest, BaseUrl, CallbackOutcome, ClientCredentials,
+    ExchangeCode, PermissionsOutcome, PermissionsRequest, RefreshToken,
 };
 use permissions_reqwest::{Client, Session};
 

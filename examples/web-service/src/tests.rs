@@ -137,7 +137,10 @@ impl Harness {
 
     /// The user's decision on the fake's permissions page at `url`: the URL they come back on.
     async fn answer(&self, url: &str, decision: &str) -> Url {
-        let http = ReqwestTransport::client_builder().unwrap().build().unwrap();
+        let http = ReqwestTransport::from_builder(permissions_reqwest::reqwest::Client::builder())
+            .unwrap()
+            .client()
+            .clone();
         let answer = http.post(format!("{url}/{decision}")).send().await.unwrap();
         assert_eq!(answer.status(), StatusCode::SEE_OTHER);
         Url::parse(answer.headers()[header::LOCATION].to_str().unwrap()).unwrap()

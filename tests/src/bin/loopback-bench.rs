@@ -182,6 +182,7 @@ fn main() {
     // ureq, blocking.
     let ours = permissions_ureq::Client::builder()
         .hosts(hosts.clone())
+        .pacing(None)
         .build()
         .expect("ureq client");
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -234,17 +235,17 @@ fn main() {
     let ours = rt.block_on(async {
         permissions_reqwest::Client::builder()
             .hosts(hosts.clone())
+            .pacing(None)
             .build()
             .expect("reqwest client")
     });
     // The by-hand client gets the same TLS set-up (reqwest is built without a default crypto
     // provider in this workspace) and no redirects; everything else is reqwest's default.
     let raw = rt.block_on(async {
-        permissions_reqwest::ReqwestTransport::client_builder()
+        permissions_reqwest::ReqwestTransport::from_builder(reqwest::Client::builder())
             .expect("TLS set-up")
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("raw reqwest")
+            .client()
+            .clone()
     });
     for (label, tasks) in [("sequential", 1), ("16 in flight", IN_FLIGHT)] {
         let ours_make = {

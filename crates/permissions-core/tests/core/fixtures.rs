@@ -5,6 +5,8 @@
 
 use std::collections::BTreeSet;
 
+use permissions_core::error::*;
+use permissions_core::transport::*;
 use permissions_core::*;
 use serde_json::{Value, json};
 
@@ -701,7 +703,7 @@ fn token_body(endpoint: &impl Endpoint, path: &str) -> Vec<u8> {
         "application/json; charset=utf-8"
     );
     assert!(request.headers().get(http::header::AUTHORIZATION).is_none());
-    request.into_body()
+    request.into_body().into_vec()
 }
 
 #[test]

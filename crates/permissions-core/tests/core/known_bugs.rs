@@ -2,6 +2,8 @@
 //! `#[ignore]`d (and failing) while its defect was open; all are fixed now, and the tests
 //! guard the fixes.
 
+use permissions_core::error::*;
+use permissions_core::transport::*;
 use permissions_core::*;
 
 const SECRET: &str = "3gBYG1XamYDUEXUyybbummQWEe5YqPmf";

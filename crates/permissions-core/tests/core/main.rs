@@ -24,7 +24,8 @@ mod secrets;
 mod strategies;
 mod validation;
 
-use permissions_core::{HttpResponse, http};
+use permissions_core::http;
+use permissions_core::transport::HttpResponse;
 
 /// A response with this status, headers and body.
 pub(crate) fn response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {

@@ -4,6 +4,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use permissions_core::error::*;
+use permissions_core::transport::*;
 use permissions_core::url::Url;
 use permissions_core::*;
 use proptest::prelude::*;
@@ -340,29 +342,30 @@ proptest! {
     }
 
     #[test]
-    fn the_exchange_loop_reads_any_answer(
+    fn the_call_engine_reads_any_answer(
         status in status(),
         headers in headers(),
         body in body(),
-        attempts in 1u32..5,
         jitter in any::<f64>(),
     ) {
         let request = permissions_request();
-        let policy = RetryPolicy::default();
-        let mut exchange = Exchange::new(&request, policy);
-        let api = DataCenter::Us.hosts().api().clone();
+        let config = ClientConfig::new(DataCenter::Us.hosts());
         let token = AccessToken::new("tok");
-        let ctx = RequestContext::new(&api).with_access_token(&token);
-        for _ in 0..attempts {
-            let _ = exchange.next_request(&ctx).expect("valid");
-        }
-        match exchange.on_response(http_response(status, &headers, &body), now(), jitter) {
-            Step::Retry(wait) => {
-                prop_assert!(wait <= policy.max_delay);
+        let mut call = Call::new(&request, &config, Some(&token));
+        let Next::Send(_) = call.next() else { panic!("an unpaced call sends first") };
+        call.on_response(http_response(status, &headers, &body), now(), jitter);
+        match call.next() {
+            Next::Wait(wait) => {
+                prop_assert!(wait <= config.retry_policy().max_delay);
                 prop_assert!(matches!(status, 429 | 502 | 503 | 504), "{}", status);
-                prop_assert!(attempts < policy.max_attempts);
             }
-            Step::Done(result) => check_status("exchange", status, &result)?,
+            Next::Send(_) => prop_assert!(matches!(status, 429 | 502 | 503 | 504), "{}", status),
+            Next::Done(result) => check_status("call", status, &result.map_err(|e| match e {
+                CallError::Api(e) => ResponseError::Api(e),
+                CallError::Decode(e) => ResponseError::Decode(e),
+                other => panic!("no transport here: {other}"),
+            }))?,
+            other => panic!("unexpected {other:?}"),
         }
     }
 
@@ -373,9 +376,14 @@ proptest! {
         let redirect = Url::parse("https://app.example.com/permission?tenant=7").expect("valid");
         let check = CallbackCheck::new(redirect.as_str(), Some("st")).expect("valid");
         let _ = check.parse(&url);
-        let _ = parse_permissions_callback(&url, &redirect, None);
-        let _ = parse_authorization_callback(&url, &redirect, Some("st"));
-        let _ = parse_authorization_callback(&url, &redirect, None);
+        let _ = CallbackCheck::new(redirect.as_str(), None).expect("valid").parse(&url);
+        for state in [Some("st"), None] {
+            let mut auth = AuthorizationRequest::new("cid", redirect.as_str(), ["read_account"]);
+            if let Some(state) = state {
+                auth = auth.state(state);
+            }
+            let _ = auth.build().expect("valid").parse_callback(&url);
+        }
     }
 
     #[test]

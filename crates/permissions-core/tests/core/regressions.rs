@@ -5,7 +5,9 @@
 //! Self-contained (only `permissions_core` and `http`), so that `fuzz/tests/regressions.rs` can
 //! compile the same file on its own.
 
+use permissions_core::error::*;
 use permissions_core::http::{HeaderMap, StatusCode};
+use permissions_core::transport::*;
 use permissions_core::*;
 
 /// How long a one-line error may be, in characters: the longest snippet the core keeps (200)
@@ -136,7 +138,7 @@ fn a_callback_check_with_two_different_states_is_refused() {
 
 /// Found by the secret audit (`tests/conformance/secret_audit.rs`): a gateway that echoes the
 /// request into its error page puts the bearer token into the error both transports return.
-/// `Exchange::on_response` documents that "an error keeps no echo of the access token the
+/// `Exchange::on_response` (now `Call::on_response`) documents that "an error keeps no echo of the access token the
 /// request carried ([`ApiError::redact`])", but it never calls `redact`; and a decode error's
 /// detail (serde's message, which quotes values) is not redacted at all.
 ///
@@ -146,12 +148,11 @@ fn a_callback_check_with_two_different_states_is_refused() {
 /// upstream refused Authorization: Bearer <the access token sent>
 /// ```
 #[test]
-fn an_echoed_access_token_never_reaches_an_exchange_error() {
+fn an_echoed_access_token_never_reaches_a_call_error() {
     use std::time::SystemTime;
     const SENT: &str = "REGRESSION-ACCESS-TOKEN-0b5e7a";
-    let api = DataCenter::Us.hosts().api().clone();
+    let config = ClientConfig::new(DataCenter::Us.hosts());
     let token = AccessToken::new(SENT);
-    let ctx = RequestContext::new(&api).with_access_token(&token);
     let permissions = PermissionsRequest::builder()
         .calendar("cal_1")
         .redirect_uri("https://app.example.com/permission")
@@ -176,9 +177,16 @@ fn an_echoed_access_token_never_reaches_an_exchange_error() {
             format!(r#"{{"permissions_request":{{"url":7,"echo":"{SENT}"}},"x":{SENT}}}"#),
         ),
     ];
-    fn shown<T: std::fmt::Debug>(step: Step<T>) -> String {
-        match step {
-            Step::Done(Err(err)) => format!("{err} {err:?}"),
+    fn shown<E: Endpoint>(mut call: Call<'_, E>, response: HttpResponse) -> String
+    where
+        E::Output: std::fmt::Debug,
+    {
+        let Next::Send(_) = call.next() else {
+            panic!("sends first")
+        };
+        call.on_response(response, SystemTime::UNIX_EPOCH, 0.5);
+        match call.next() {
+            Next::Done(Err(err)) => format!("{err} {err:?}"),
             other => panic!("an error, not {other:?}"),
         }
     }
@@ -189,13 +197,11 @@ fn an_echoed_access_token_never_reaches_an_exchange_error() {
                 .body(body.clone().into_bytes())
                 .expect("valid")
         };
-        let mut exchange = Exchange::new(&permissions, RetryPolicy::never());
-        exchange.next_request(&ctx).expect("valid");
-        let text = shown(exchange.on_response(response(), SystemTime::UNIX_EPOCH, 0.5));
+        let call = Call::new(&permissions, &config, Some(&token));
+        let text = shown(call, response());
         assert!(!text.contains(SENT), "permissions {status}: {text}");
-        let mut exchange = Exchange::new(&ListCalendars, RetryPolicy::never());
-        exchange.next_request(&ctx).expect("valid");
-        let text = shown(exchange.on_response(response(), SystemTime::UNIX_EPOCH, 0.5));
+        let call = Call::new(&ListCalendars, &config, Some(&token));
+        let text = shown(call, response());
         assert!(!text.contains(SENT), "calendars {status}: {text}");
     }
 }

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, SystemTime};
 
+use permissions_core::error::*;
 use permissions_core::http::{HeaderMap, HeaderValue, StatusCode, header::RETRY_AFTER};
+use permissions_core::transport::*;
 use permissions_core::*;
 use proptest::prelude::*;
 

@@ -1,6 +1,8 @@
 //! A permissions request reads back to what it was built from, and the user's return to its
 //! `redirect_uri` reads back as what the user decided.
 
+use permissions_core::error::*;
+use permissions_core::transport::*;
 use permissions_core::url::Url;
 use permissions_core::*;
 use proptest::prelude::*;

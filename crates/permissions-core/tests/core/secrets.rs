@@ -8,6 +8,8 @@
 use std::error::Error as StdError;
 use std::fmt::Display;
 
+use permissions_core::error::*;
+use permissions_core::transport::*;
 use permissions_core::url::Url;
 use permissions_core::*;
 use proptest::prelude::*;
@@ -181,9 +183,13 @@ proptest! {
             let token = AccessToken::new(s);
             debug(&RequestContext::new(&api).with_access_token(&token))
         })?;
+        let config = ClientConfig::new(DataCenter::Us.hosts());
         assert_hidden(&secret, |s| {
             let exchange = exchange(s);
-            debug(&Exchange::new(&exchange, RetryPolicy::default()))
+            let token = AccessToken::new(s);
+            let mut call = Call::new(&exchange, &config, Some(&token));
+            let sent = call.next();
+            format!("{}{}", debug(&call), debug(&sent))
         })?;
     }
 
@@ -198,7 +204,7 @@ proptest! {
             });
             let bytes = serde_json::to_vec(&body).expect("serializes");
             let tokens = exchange("cs").parse_response(response(200, bytes.clone())).expect("a token answer");
-            let step: Step<TokenResponse> = Step::Done(Ok(tokens.clone()));
+            let step: Next<TokenResponse> = Next::Done(Ok(tokens.clone()));
             let again = refresh("cs").parse_response(response(200, bytes)).expect("a token answer");
             format!("{}{}{}", debug(&tokens), debug(&step), debug(&again))
         };
@@ -293,7 +299,11 @@ proptest! {
                 4 => { url.query_pairs_mut().append_pair("state", "st").append_pair("state", "st"); }
                 _ => {}
             }
-            let result = parse_authorization_callback(url.as_str(), &redirect, Some("st"));
+            let auth = AuthorizationRequest::new("cid", redirect.as_str(), ["read_account"])
+                .state("st")
+                .build()
+                .expect("valid");
+            let result = auth.parse_callback(url.as_str());
             match result {
                 Ok(outcome) => debug(&outcome),
                 Err(err) => error_text(&err),

@@ -3,7 +3,8 @@
 
 use std::net::Ipv4Addr;
 
-use permissions_core::permissions::MAX_CALENDAR_ID_LEN;
+use permissions_core::error::*;
+use permissions_core::transport::*;
 use permissions_core::*;
 use proptest::prelude::*;
 
@@ -13,7 +14,7 @@ use crate::strategies::{calendar_id, calendar_ids, domain, forbidden_char, redir
 fn id_oracle(id: &str) -> Result<(), CalendarIdProblem> {
     if id.is_empty() {
         Err(CalendarIdProblem::Empty)
-    } else if id.len() > MAX_CALENDAR_ID_LEN {
+    } else if id.len() > CalendarId::MAX_LEN {
         Err(CalendarIdProblem::TooLong)
     } else if id.chars().any(char::is_control) {
         Err(CalendarIdProblem::ControlCharacter)
@@ -42,9 +43,9 @@ fn insert_char(s: &str, at: prop::sample::Index, c: char) -> String {
 fn exactly_256_bytes_is_accepted_and_257_is_not() {
     for unit in ["c", "é", "€", "😀"] {
         // 256 is a multiple of 1, 2 and 4; pad with ASCII for 3-byte characters.
-        let mut id = unit.repeat(MAX_CALENDAR_ID_LEN / unit.len());
-        id.push_str(&"a".repeat(MAX_CALENDAR_ID_LEN - id.len()));
-        assert_eq!(id.len(), MAX_CALENDAR_ID_LEN);
+        let mut id = unit.repeat(CalendarId::MAX_LEN / unit.len());
+        id.push_str(&"a".repeat(CalendarId::MAX_LEN - id.len()));
+        assert_eq!(id.len(), CalendarId::MAX_LEN);
         assert!(CalendarId::new(id.clone()).is_ok(), "{unit}");
         assert!(builder_with(&[id.clone()]).build().is_ok());
         id.push('a');
@@ -171,7 +172,7 @@ proptest! {
     ) {
         let id: String = chars.concat();
         let result = CalendarId::new(id.clone());
-        if id.len() <= MAX_CALENDAR_ID_LEN {
+        if id.len() <= CalendarId::MAX_LEN {
             prop_assert_eq!(result.map(|c| c.as_str().to_owned()), Ok(id));
         } else {
             prop_assert_eq!(result, Err(CalendarIdProblem::TooLong));
@@ -285,5 +286,15 @@ proptest! {
             let with_user = base.replacen("://", "://user:pw@", 1);
             prop_assert_eq!(BaseUrl::parse(&with_user), Err(BaseUrlError::UserInfo));
         }
+    }
+}
+
+/// The redirect-URI rules as every entry point applies them (a `CallbackCheck` is the
+/// lightest one).
+fn parse_redirect_uri(raw: &str) -> Result<(), UriProblem> {
+    match CallbackCheck::new(raw, None) {
+        Ok(_) => Ok(()),
+        Err(BuildError::RedirectUri(problem)) => Err(problem),
+        Err(other) => panic!("not a redirect URI problem: {other}"),
     }
 }

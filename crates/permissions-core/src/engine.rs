@@ -1,0 +1,519 @@
+//! The call engine: one operation on its way through pacing, attempts, retries and a session's
+//! token refresh, as a state machine with no I/O.
+//!
+//! A transport's client is a short loop that asks [`Call::next`] what to do and does it:
+//!
+//! ```text
+//! let mut call = Call::new(&endpoint, &config, token);
+//! loop {
+//!     match call.next() {
+//!         Next::Pace => call.on_paced(pacer.reserve(Instant::now())),
+//!         Next::Send(request) => match transport.send(request) {
+//!             Ok(response) => call.on_response(response, SystemTime::now(), jitter()),
+//!             Err(error) => call.on_transport_error(error, SystemTime::now(), jitter()),
+//!         },
+//!         Next::Wait(duration) => sleep(duration),
+//!         Next::Report(feedback) => pacer.report(feedback, Instant::now()),
+//!         Next::Refresh(seen) => call.on_refreshed(session.refresh(seen)),
+//!         Next::Done(result) => return result,
+//!     }
+//! }
+//! ```
+//!
+//! Every decision is here: when to pace, what to retry and after how long (the
+//! [`RetryPolicy`]), when a pacing slot is too far away for the call's time-out, which token an
+//! error must not echo, and the session rule (a 401 leads to one refresh and one retry). The
+//! driver only sends, sleeps, reads the clock, draws jitter and hands results back. (Models:
+//! ureq-proto's `Call`, quinn-proto's `Connection::poll_*`.)
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::ClientConfig;
+use crate::endpoint::{Endpoint, RequestContext};
+use crate::error::{ApiError, CallError, ResponseError};
+use crate::oauth::{RefreshAccessToken, TokenResponse};
+use crate::pacing::LocalPacer;
+use crate::retry::{Failure, RetryDecision};
+use crate::seam::{HttpRequest, HttpResponse, TransportError, TransportErrorKind};
+use crate::secret::{AccessToken, ClientCredentials, RefreshToken};
+
+/// What the driver should do next.
+#[derive(Debug)]
+#[must_use]
+#[non_exhaustive]
+pub enum Next<T> {
+    /// Reserve a pacing slot now ([`Pacer::reserve`]) and give the wait to [`Call::on_paced`].
+    Pace,
+    /// Send this request; give the answer to [`Call::on_response`] or the failure to
+    /// [`Call::on_transport_error`].
+    Send(HttpRequest),
+    /// Sleep this long, then ask again.
+    Wait(Duration),
+    /// Tell the pacer how the last answer went ([`Pacer::report`]), then ask again.
+    Report(Feedback),
+    /// The access token was refused (401) in a session: refresh it, single-flight
+    /// ([`SessionState::begin_refresh`]), and give the outcome to [`Call::on_refreshed`].
+    Refresh(Seen),
+    /// Finished: the output, or the error to report.
+    Done(Result<T, CallError>),
+}
+
+/// What an answer tells the pacer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Feedback {
+    /// Cronofy answered 429 although the call was paced: every caller must back off.
+    Throttled,
+    /// Cronofy answered without throttling: a 429 penalty can reset.
+    Answered,
+}
+
+/// Paces requests to a rate limit (blocking side). [`LocalPacer`] is the in-process one; a
+/// fleet shares one through `permissions-redis`. Every async client takes these too.
+pub trait Pacer: Send + Sync + fmt::Debug {
+    /// Reserves the next slot for a request about to be sent, and says how long to wait for it
+    /// from `now` (zero: send at once). A reserved slot that is not used is lost, never given
+    /// twice: a caller that gives up errs on the safe side.
+    fn reserve(&self, now: Instant) -> Duration;
+    /// Takes the feedback of an answer.
+    fn report(&self, feedback: Feedback, now: Instant);
+}
+
+/// Paces requests to a rate limit (async side): a pacer whose decisions need I/O, such as one
+/// on Redis. Every [`Pacer`] is one.
+#[async_trait::async_trait]
+pub trait AsyncPacer: Send + Sync + fmt::Debug {
+    /// As [`Pacer::reserve`].
+    async fn reserve(&self, now: Instant) -> Duration;
+    /// As [`Pacer::report`].
+    async fn report(&self, feedback: Feedback, now: Instant);
+}
+
+#[async_trait::async_trait]
+impl<P: Pacer + ?Sized> AsyncPacer for P {
+    async fn reserve(&self, now: Instant) -> Duration {
+        Pacer::reserve(self, now)
+    }
+    async fn report(&self, feedback: Feedback, now: Instant) {
+        Pacer::report(self, feedback, now)
+    }
+}
+
+impl Pacer for LocalPacer {
+    fn reserve(&self, now: Instant) -> Duration {
+        let now = self.micros(now);
+        Duration::from_micros(LocalPacer::reserve(self, now).saturating_sub(now))
+    }
+    fn report(&self, feedback: Feedback, now: Instant) {
+        match feedback {
+            Feedback::Throttled => self.throttled(self.micros(now)),
+            Feedback::Answered => self.succeeded(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// The next request needs a pacing slot (or, unpaced, can be sent).
+    NeedSlot,
+    /// [`Next::Pace`] was handed out; waiting for [`Call::paced`].
+    AwaitSlot,
+    /// The slot is taken: send.
+    SlotTaken,
+    /// A request was handed out; waiting for its answer.
+    AwaitAnswer,
+    /// [`Next::Refresh`] was handed out; waiting for [`Call::on_refreshed`].
+    AwaitRefresh,
+    /// [`Next::Done`] was handed out.
+    Finished,
+}
+
+/// One operation in flight: see the [module docs](self) for the loop that drives it.
+pub struct Call<'a, E: Endpoint + ?Sized> {
+    endpoint: &'a E,
+    config: &'a ClientConfig,
+    token: Option<AccessToken>,
+    paced: bool,
+    /// In a session, until its one refresh is used.
+    session: Option<Seen>,
+    attempt: u32,
+    phase: Phase,
+    queue: VecDeque<Next<E::Output>>,
+}
+
+impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
+    /// Starts a call of `endpoint` with `config`'s hosts, user agent and retry policy; `token`
+    /// for endpoints that need an access token.
+    pub fn new(endpoint: &'a E, config: &'a ClientConfig, token: Option<&AccessToken>) -> Self {
+        Self {
+            endpoint,
+            config,
+            token: token.cloned(),
+            paced: false,
+            session: None,
+            attempt: 0,
+            phase: Phase::NeedSlot,
+            queue: VecDeque::new(),
+        }
+    }
+
+    /// Asks for a pacing slot before every attempt ([`Next::Pace`], [`Next::Report`]).
+    pub fn with_pacing(mut self, paced: bool) -> Self {
+        self.paced = paced;
+        self
+    }
+
+    /// Makes this a session's call: the token was `seen` at its generation, and a 401 leads to
+    /// one [`Next::Refresh`] and one more try.
+    pub fn in_session(mut self, seen: Seen) -> Self {
+        self.session = Some(seen);
+        self
+    }
+
+    /// How many requests have been handed out so far.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The endpoint's name, for logs and traces.
+    pub fn name(&self) -> &'static str {
+        self.endpoint.name()
+    }
+
+    /// What to do next.
+    pub fn next(&mut self) -> Next<E::Output> {
+        if let Some(next) = self.queue.pop_front() {
+            return next;
+        }
+        match self.phase {
+            Phase::NeedSlot if self.paced => {
+                self.phase = Phase::AwaitSlot;
+                Next::Pace
+            }
+            // A driver that asks again without reporting a slot sends unpaced rather than
+            // stalling; one that asks again without an answer sends again.
+            Phase::NeedSlot
+            | Phase::AwaitSlot
+            | Phase::SlotTaken
+            | Phase::AwaitAnswer
+            | Phase::AwaitRefresh => self.send(),
+            Phase::Finished => Next::Done(Err(CallError::Transport(TransportError::with_source(
+                TransportErrorKind::Other,
+                "the call was driven past its end",
+            )))),
+        }
+    }
+
+    /// The pacer's answer to [`Next::Pace`]: the slot is `wait` from now. A wait longer than
+    /// the configured time-out fails the call with [`CallError::Timeout`] instead.
+    pub fn on_paced(&mut self, wait: Duration) {
+        if wait > self.config.timeout() {
+            self.finish(Err(CallError::Timeout));
+            return;
+        }
+        if !wait.is_zero() {
+            self.queue.push_back(Next::Wait(wait));
+        }
+        self.phase = Phase::SlotTaken;
+    }
+
+    /// Reads the answer to the latest request. `now` dates a `Retry-After`; `jitter` (in
+    /// `[0, 1]`, drawn at random by the driver) spreads back-offs.
+    pub fn on_response(&mut self, response: HttpResponse, now: SystemTime, jitter: f64) {
+        let throttled = response.status() == http::StatusCode::TOO_MANY_REQUESTS;
+        if self.paced {
+            self.queue.push_back(Next::Report(if throttled {
+                Feedback::Throttled
+            } else {
+                Feedback::Answered
+            }));
+        }
+        let mut result = self.endpoint.parse_response(response);
+        if let (Err(err), Some(token)) = (&mut result, &self.token) {
+            match err {
+                ResponseError::Api(e) => e.redact(token.secret()),
+                ResponseError::Decode(e) => e.redact(token.secret()),
+            }
+        }
+        match result {
+            Err(ResponseError::Api(ApiError::Unauthorized)) if self.session.is_some() => {
+                let seen = self.session.take().expect("checked by the guard");
+                self.queue.push_back(Next::Refresh(seen));
+                self.phase = Phase::AwaitRefresh;
+            }
+            Err(ResponseError::Api(err)) => {
+                match self.decide(&Failure::from_api_error(&err), now, jitter) {
+                    Some(wait) => self.retry_after(wait),
+                    None => self.finish(Err(CallError::Api(err))),
+                }
+            }
+            other => self.finish(other.map_err(CallError::from)),
+        }
+    }
+
+    /// Reads a failure to get an answer to the latest request.
+    pub fn on_transport_error(&mut self, error: TransportError, now: SystemTime, jitter: f64) {
+        match self.decide(&Failure::Transport(error.kind()), now, jitter) {
+            Some(wait) => self.retry_after(wait),
+            None => self.finish(Err(CallError::from_transport(
+                error,
+                self.config.max_response_bytes(),
+            ))),
+        }
+    }
+
+    /// The outcome of [`Next::Refresh`]: a token to try once more with, or the refresh's error.
+    pub fn on_refreshed(&mut self, outcome: Result<AccessToken, CallError>) {
+        match outcome {
+            Ok(token) => {
+                self.token = Some(token);
+                // The retry with a new token is a new call: it gets the whole retry budget.
+                self.attempt = 0;
+                self.phase = Phase::NeedSlot;
+            }
+            Err(err) => self.finish(Err(err)),
+        }
+    }
+
+    fn send(&mut self) -> Next<E::Output> {
+        let mut ctx = RequestContext::new(self.config.hosts().api())
+            .with_user_agent(self.config.user_agent());
+        if let Some(token) = &self.token {
+            ctx = ctx.with_access_token(token);
+        }
+        match self.endpoint.to_request(&ctx) {
+            Ok(request) => {
+                self.attempt += 1;
+                self.phase = Phase::AwaitAnswer;
+                Next::Send(request)
+            }
+            Err(err) => {
+                self.phase = Phase::Finished;
+                Next::Done(Err(err.into()))
+            }
+        }
+    }
+
+    fn retry_after(&mut self, wait: Duration) {
+        if !wait.is_zero() {
+            self.queue.push_back(Next::Wait(wait));
+        }
+        self.phase = Phase::NeedSlot;
+    }
+
+    fn finish(&mut self, result: Result<E::Output, CallError>) {
+        self.queue.push_back(Next::Done(result));
+        self.phase = Phase::Finished;
+    }
+
+    fn decide(&self, failure: &Failure, now: SystemTime, jitter: f64) -> Option<Duration> {
+        match self.config.retry_policy().decide(
+            self.attempt,
+            failure,
+            self.endpoint.idempotent(),
+            now,
+            jitter,
+        ) {
+            RetryDecision::RetryAfter(wait) => Some(wait),
+            _ => None,
+        }
+    }
+}
+
+impl<E: Endpoint + ?Sized> fmt::Debug for Call<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("endpoint", &self.endpoint.name())
+            .field("attempt", &self.attempt)
+            .field("phase", &self.phase)
+            .field("paced", &self.paced)
+            .field("in_session", &self.session.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which tokens a session's call started with: compared after a 401 to tell whether another
+/// call already refreshed, or already failed to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seen {
+    generation: u64,
+    refreshes: u64,
+}
+
+/// What a call that got 401 does, decided under the session's refresh lock.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RefreshStep {
+    /// Another call refreshed since this one started: retry with its token.
+    Retry(AccessToken),
+    /// Another call's refresh, made since this one started, failed: report the same error
+    /// (nothing is sent again with a refresh token that just failed).
+    Failed(CallError),
+    /// Refresh: call this endpoint, then hand its result to [`SessionState::finish_refresh`].
+    Refresh(RefreshAccessToken),
+}
+
+type RefreshHook = Arc<dyn Fn(&TokenResponse) + Send + Sync>;
+
+/// One user's tokens and the single-flight refresh rule: the whole of a transport's
+/// `Session` but its lock and its loop.
+///
+/// Concurrent calls that get 401 take the transport's refresh lock in turn. The first asks
+/// [`begin_refresh`](Self::begin_refresh), gets [`RefreshStep::Refresh`], refreshes and
+/// stores the result with [`finish_refresh`](Self::finish_refresh), success or failure. Every
+/// call queued behind it then gets that result ([`RefreshStep::Retry`] with the new token or
+/// [`RefreshStep::Failed`] with the same error) without sending anything: N concurrent 401s
+/// make exactly one refresh request.
+///
+/// ```
+/// use permissions_core::{AccessToken, ClientCredentials, ClientSecret, RefreshToken, TokenResponse};
+/// use permissions_core::transport::{RefreshStep, SessionState};
+///
+/// let state = SessionState::new(
+///     ClientCredentials::new("id", ClientSecret::new("secret")),
+///     AccessToken::new("old"),
+///     RefreshToken::new("r"),
+/// );
+/// let (_, first) = state.current();
+/// let (_, second) = state.current();
+/// let RefreshStep::Refresh(_endpoint) = state.begin_refresh(first) else { panic!() };
+/// let answer = TokenResponse::parse(br#"{"access_token":"new"}"#).unwrap();
+/// state.finish_refresh(Ok(answer)).unwrap();
+/// // The second call, queued behind the first, retries with the new token.
+/// assert!(matches!(state.begin_refresh(second), RefreshStep::Retry(t) if t.secret() == "new"));
+/// ```
+pub struct SessionState {
+    credentials: ClientCredentials,
+    tokens: RwLock<Tokens>,
+    on_refresh: RwLock<Option<RefreshHook>>,
+}
+
+struct Tokens {
+    access: AccessToken,
+    refresh: RefreshToken,
+    /// How many refreshes succeeded.
+    generation: u64,
+    /// How many refreshes finished, successful or not.
+    refreshes: u64,
+    /// The error of the latest refresh, when it failed.
+    failure: Option<CallError>,
+}
+
+impl SessionState {
+    /// A session's first tokens, refreshed with `credentials`.
+    pub fn new(credentials: ClientCredentials, access: AccessToken, refresh: RefreshToken) -> Self {
+        Self {
+            credentials,
+            tokens: RwLock::new(Tokens {
+                access,
+                refresh,
+                generation: 0,
+                refreshes: 0,
+                failure: None,
+            }),
+            on_refresh: RwLock::new(None),
+        }
+    }
+
+    /// Calls `f` with every successful refresh's answer (to persist the new tokens), before any
+    /// waiting call retries. Replaces an earlier hook.
+    pub fn on_refresh(&self, f: impl Fn(&TokenResponse) + Send + Sync + 'static) {
+        *self
+            .on_refresh
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(f));
+    }
+
+    /// The current access token, and what a call starting now has seen.
+    pub fn current(&self) -> (AccessToken, Seen) {
+        let tokens = self.read();
+        (
+            tokens.access.clone(),
+            Seen {
+                generation: tokens.generation,
+                refreshes: tokens.refreshes,
+            },
+        )
+    }
+
+    /// The current access token.
+    pub fn access_token(&self) -> AccessToken {
+        self.read().access.clone()
+    }
+
+    /// The client id the session refreshes with.
+    pub fn client_id(&self) -> &str {
+        &self.credentials.client_id
+    }
+
+    /// After a 401 on a call that started having `seen`; call it holding the refresh lock.
+    pub fn begin_refresh(&self, seen: Seen) -> RefreshStep {
+        let tokens = self.read();
+        if tokens.generation != seen.generation {
+            RefreshStep::Retry(tokens.access.clone())
+        } else if tokens.refreshes != seen.refreshes {
+            match &tokens.failure {
+                Some(err) => RefreshStep::Failed(err.clone()),
+                None => RefreshStep::Retry(tokens.access.clone()),
+            }
+        } else {
+            RefreshStep::Refresh(RefreshAccessToken::new(
+                self.credentials.clone(),
+                tokens.refresh.clone(),
+            ))
+        }
+    }
+
+    /// Stores a refresh's result, success or failure, and runs the refresh hook on success.
+    /// Returns the token to retry with, or the error. Call it holding the refresh lock.
+    pub fn finish_refresh(
+        &self,
+        result: Result<TokenResponse, CallError>,
+    ) -> Result<AccessToken, CallError> {
+        let mut tokens = self.tokens.write().unwrap_or_else(PoisonError::into_inner);
+        tokens.refreshes += 1;
+        match result {
+            Ok(answer) => {
+                tokens.access = answer.access_token.clone();
+                if let Some(refresh) = &answer.refresh_token {
+                    tokens.refresh = refresh.clone();
+                }
+                tokens.generation += 1;
+                tokens.failure = None;
+                drop(tokens);
+                let hook = self
+                    .on_refresh
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                if let Some(hook) = hook {
+                    hook(&answer);
+                }
+                Ok(answer.access_token)
+            }
+            Err(err) => {
+                tokens.failure = Some(err.clone());
+                Err(err)
+            }
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Tokens> {
+        self.tokens.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for SessionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tokens = self.read();
+        f.debug_struct("SessionState")
+            .field("client_id", &self.credentials.client_id)
+            .field("tokens", &crate::secret::REDACTED)
+            .field("refreshes", &tokens.refreshes)
+            .field("last_refresh_failed", &tokens.failure.is_some())
+            .finish_non_exhaustive()
+    }
+}

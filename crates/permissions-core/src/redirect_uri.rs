@@ -1,0 +1,77 @@
+//! The rules for a `redirect_uri` (where Cronofy sends the user back) and the state value an
+//! app carries in it, shared by the OAuth step (1), the permissions request (4) and the return
+//! (6).
+
+use url::Url;
+
+use crate::error::{StateProblem, UriProblem};
+
+/// The longest state value accepted, in bytes.
+pub(crate) const MAX_STATE_LEN: usize = 512;
+
+/// Puts `state` into `redirect_uri` as its `state` query parameter. A URI that already carries
+/// exactly this state is left as it is (so the `redirect_uri` as sent may be given back); one
+/// that carries another is refused, as the user's return could never match.
+pub(crate) fn add_state(redirect_uri: &mut Url, state: &str) -> Result<(), StateProblem> {
+    validate_state(state)?;
+    let mut present = redirect_uri.query_pairs().filter(|(k, _)| k == "state");
+    match (present.next(), present.next()) {
+        (None, _) => {
+            redirect_uri.query_pairs_mut().append_pair("state", state);
+            Ok(())
+        }
+        (Some((_, v)), None) if v == state => Ok(()),
+        _ => Err(StateProblem::Conflict),
+    }
+}
+
+/// Validates a state value: non-empty, at most [`MAX_STATE_LEN`] bytes.
+pub(crate) fn validate_state(state: &str) -> Result<(), StateProblem> {
+    if state.is_empty() {
+        Err(StateProblem::Empty)
+    } else if state.len() > MAX_STATE_LEN {
+        Err(StateProblem::TooLong)
+    } else {
+        Ok(())
+    }
+}
+
+/// Parses a URI that the user's browser will be sent to: absolute `http`/`https` with a host, no
+/// fragment, no user-info, and no white space or control characters (which URL parsers silently
+/// drop: nothing is guessed).
+pub(crate) fn parse_redirect_uri(raw: &str) -> Result<Url, UriProblem> {
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(UriProblem::InvalidCharacter);
+    }
+    let url = parse_web_url(raw)?;
+    if url.fragment().is_some() {
+        return Err(UriProblem::Fragment);
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(UriProblem::UserInfo);
+    }
+    Ok(url)
+}
+
+/// Refuses a URI carrying any of `names` as a query parameter: Cronofy adds them on the way
+/// back, and two of them would make the return ambiguous (or forge its answer).
+pub(crate) fn refuse_reserved(url: &Url, names: &[&'static str]) -> Result<(), UriProblem> {
+    for (key, _) in url.query_pairs() {
+        if let Some(name) = names.iter().find(|n| **n == key) {
+            return Err(UriProblem::ReservedParameter(name));
+        }
+    }
+    Ok(())
+}
+
+/// An absolute `http` or `https` URL with a host.
+pub(crate) fn parse_web_url(raw: &str) -> Result<Url, UriProblem> {
+    let url = Url::parse(raw).map_err(|_| UriProblem::NotAUrl)?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(UriProblem::Scheme);
+    }
+    match url.host_str() {
+        Some(h) if !h.is_empty() => Ok(url),
+        _ => Err(UriProblem::NoHost),
+    }
+}
