@@ -95,6 +95,7 @@ pub mod callback;
 pub mod data_center;
 pub mod error;
 pub mod oauth;
+pub mod pacing;
 pub mod permissions;
 pub mod retry;
 pub mod secret;
