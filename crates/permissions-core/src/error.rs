@@ -13,6 +13,7 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
 pub use crate::data_center::{BaseUrlError, UnknownDataCenter};
+pub use crate::pacing::PacingConfigError;
 use crate::seam::{TransportError, TransportErrorKind};
 
 /// How many characters of an unexpected, non-secret error body are kept.

@@ -34,7 +34,7 @@ pub use crate::config::{
 };
 pub use crate::endpoint::{Endpoint, RequestContext, USER_AGENT};
 pub use crate::engine::{AsyncPacer, Call, Feedback, Next, Pacer, RefreshStep, Seen, SessionState};
-pub use crate::pacing::LocalPacer;
+pub use crate::pacing::{LocalPacer, PacerState, Window};
 pub use crate::retry::{Failure, RetryDecision};
 pub use crate::seam::{
     AsyncTransport, Body, HttpRequest, HttpResponse, SyncTransport, TransportError,

@@ -6,6 +6,8 @@
 //! - `validation`: every rule of the request builders and of `BaseUrl`, against an oracle.
 //! - `parsers`: every parser takes any status, headers and bytes without panicking, and says
 //!   "success" exactly when it should.
+//! - `pacing`: the pacer's times never exceed a limit in any sliding span, never wait longer
+//!   than the windows require, follow arrival order; 429 penalties; specs round-trip.
 //! - `retry`: `Retry-After` round-trips; the policy never waits longer than its cap.
 //! - `secrets`: no `Debug`/`Display` of a value or error that held a secret shows it.
 //! - `fixtures`: every real body in `tests/fixtures/` through the parser it belongs to.
@@ -16,6 +18,7 @@
 
 mod fixtures;
 mod known_bugs;
+mod pacing;
 mod parsers;
 mod regressions;
 mod retry;
