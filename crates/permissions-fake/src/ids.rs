@@ -16,10 +16,23 @@ pub(crate) fn alnum(n: usize) -> String {
 }
 
 fn from_charset(charset: &[u8], n: usize) -> String {
-    let mut rng = rand::rng();
+    from_charset_with(&mut rand::rng(), charset, n)
+}
+
+fn from_charset_with(rng: &mut impl Rng, charset: &[u8], n: usize) -> String {
     (0..n)
         .map(|_| char::from(charset[rng.random_range(0..charset.len())]))
         .collect()
+}
+
+/// `n` characters from `[a-z0-9]`, drawn from `rng` (deterministic ids).
+pub(crate) fn lower_alnum_with(rng: &mut impl Rng, n: usize) -> String {
+    from_charset_with(rng, LOWER_ALNUM, n)
+}
+
+/// `n` lowercase hexadecimal digits, drawn from `rng` (deterministic ids).
+pub(crate) fn hex_with(rng: &mut impl Rng, n: usize) -> String {
+    from_charset_with(rng, HEX, n)
 }
 
 /// `n` characters from `[a-z0-9]` (profile and calendar suffixes).

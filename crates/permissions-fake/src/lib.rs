@@ -210,6 +210,7 @@ mod config;
 mod fault;
 mod html;
 mod ids;
+mod limits;
 mod log;
 mod server;
 mod state;
@@ -224,10 +225,21 @@ use tokio::sync::watch;
 
 pub use crate::config::{DEFAULT_REQUEST_LOG_CAPACITY, FakeConfig};
 pub use crate::fault::{Fault, Route};
+pub use crate::limits::{
+    ADMITTED_HISTORY_CAPACITY, RateLimit, RateLimitSpecError, WindowExceeded,
+    find_window_exceeded, parse_rate_limits,
+};
 pub use crate::log::{Host, LoggedRequest};
-pub use crate::state::{AccountTokens, FakeCalendar, NewAccount, NewCalendar, Seed};
+pub use crate::state::{
+    AccountTokens, Application, FakeCalendar, GeneratedAccount, ManyAccounts, ManyAccountsError,
+    NewAccount, NewCalendar, Seed, write_account_lines,
+};
 
-use crate::server::{Listeners, Shared};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::limits::Limiter;
+use crate::server::{Listeners, Shared, SharedOptions};
 use crate::state::{DEFAULT_SCOPE, State};
 
 /// A running fake Cronofy: an API host and an app host on `127.0.0.1`, and optionally an admin
@@ -330,13 +342,21 @@ impl FakeCronofy {
 
         let (state, seed) = State::seeded();
         let (stop, stopped) = watch::channel(false);
+        let admin_address = admin_url
+            .as_deref()
+            .map(|url| url.trim_start_matches("http://").to_owned());
         let shared = Arc::new(Shared::new(
             state,
             seed.clone(),
-            app_url.clone(),
-            stopped,
-            config.request_log_capacity,
-            config.on_request,
+            SharedOptions {
+                app_url: app_url.clone(),
+                admin_address,
+                shutdown: stopped,
+                log_capacity: config.request_log_capacity,
+                on_request: config.on_request,
+                on_response: config.on_response,
+                limiter: Limiter::new(config.rate_limits, Instant::now()),
+            },
         ));
         let thread = {
             let shared = Arc::clone(&shared);
@@ -442,6 +462,103 @@ impl FakeCronofy {
     /// refresh token still works). Unknown tokens are ignored.
     pub fn expire_access_token(&self, token: &str) {
         self.shared.state().expire_access_token(token);
+    }
+
+    /// Adds an OAuth application (client) with random credentials. Its accounts
+    /// ([`FakeCronofy::add_account_for`]) and codes are its own, and the rate limits count
+    /// its requests apart from the seeded application's.
+    pub fn add_application(&self, name: &str) -> Application {
+        self.shared.state().add_application(name)
+    }
+
+    /// Adds an account as [`FakeCronofy::add_account`] does, its grant given to the
+    /// application with this client id.
+    ///
+    /// # Panics
+    ///
+    /// If no application has this client id, or as [`FakeCronofy::add_account`].
+    pub fn add_account_for(&self, client_id: &str, account: NewAccount) -> AccountTokens {
+        let mut state = self.shared.state();
+        let app = state
+            .app_index(client_id)
+            .unwrap_or_else(|| panic!("add_account_for: unknown client id"));
+        state.add_account_for(app, account)
+    }
+
+    /// Adds many accounts at once, for bulk tools (`audit`): each with two to five calendars
+    /// (the first a writable primary one; the others sometimes read-only or deleted; about
+    /// 30% already `unrestricted`), laid out from `spec.seed`, with a ready grant of the
+    /// seeded application. `spec.enterprise` of them, spread evenly, are Enterprise Connect
+    /// accounts (a permissions request is granted at once). Labels continue across calls
+    /// (`acct-000001`, …). Read their calendars with [`FakeCronofy::calendars_of`].
+    ///
+    /// ```
+    /// use permissions_fake::{FakeCronofy, ManyAccounts};
+    ///
+    /// let fake = FakeCronofy::start_blocking()?;
+    /// let accounts = fake.add_accounts(ManyAccounts::new(10).enterprise(3).seed(1)).unwrap();
+    /// assert_eq!(accounts.iter().filter(|a| a.enterprise_connect).count(), 3);
+    /// let calendars = fake.calendars_of(&accounts[0].account_id);
+    /// assert!((2..=5).contains(&calendars.len()));
+    /// assert_eq!(accounts[0].json_line().split('"').nth(3), Some("acct-000001"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ManyAccountsError::TooManyEnterprise`] when `spec.enterprise > spec.count`; nothing
+    /// is added then.
+    pub fn add_accounts(&self, spec: ManyAccounts) -> Result<Vec<GeneratedAccount>, ManyAccountsError> {
+        self.shared.state().add_generated_accounts(spec)
+    }
+
+    /// Every account made by [`FakeCronofy::add_accounts`] so far, in creation order.
+    pub fn generated_accounts(&self) -> Vec<GeneratedAccount> {
+        self.shared.state().generated_accounts().to_vec()
+    }
+
+    /// The rate limits enforced ([`FakeConfig::rate_limits`]); empty when none.
+    pub fn rate_limits(&self) -> Vec<RateLimit> {
+        self.shared
+            .limiter
+            .as_ref()
+            .map(|l| l.limits().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// The times at which requests were admitted under the rate limits, per application
+    /// (keyed by client id), as durations since the fake started, oldest first (the newest
+    /// [`ADMITTED_HISTORY_CAPACITY`] per application). Check them with
+    /// [`find_window_exceeded`]. Empty without rate limits.
+    pub fn admitted_times(&self) -> HashMap<String, Vec<Duration>> {
+        self.shared
+            .limiter
+            .as_ref()
+            .map(Limiter::admitted_times)
+            .unwrap_or_default()
+    }
+
+    /// [`FakeCronofy::admitted_times`] of one application.
+    pub fn admitted_times_of(&self, client_id: &str) -> Vec<Duration> {
+        self.shared
+            .limiter
+            .as_ref()
+            .map(|l| l.admitted_times_of(client_id))
+            .unwrap_or_default()
+    }
+
+    /// How many `429`s the rate limits sent, all applications together (scripted faults
+    /// are not counted).
+    pub fn rate_limited_count(&self) -> u64 {
+        self.shared.limiter.as_ref().map_or(0, Limiter::rejected)
+    }
+
+    /// How many `429`s the rate limits sent to one application.
+    pub fn rate_limited_count_of(&self, client_id: &str) -> u64 {
+        self.shared
+            .limiter
+            .as_ref()
+            .map_or(0, |l| l.rejected_of(client_id))
     }
 
     /// Stops the listeners and frees their ports. Open requests get up to one second to finish;
