@@ -357,6 +357,11 @@ impl Limiter {
         let mut apps = self.apps.lock().unwrap_or_else(PoisonError::into_inner);
         // Read the clock under the lock: admitted times are in the order decided.
         let now = self.start.elapsed();
+        self.decide(&mut apps, app, now)
+    }
+
+    /// The decision at `now` (not earlier than any time decided before).
+    fn decide(&self, apps: &mut HashMap<String, AppLog>, app: &str, now: Duration) -> bool {
         if !apps.contains_key(app) {
             apps.insert(app.to_owned(), AppLog::default());
         }
@@ -491,6 +496,82 @@ mod tests {
             find_window_exceeded(&limits, &[ms(0), ms(1000), ms(2000), ms(10_000)]),
             None
         );
+    }
+
+    /// The sliding log against random arrivals: the admitted times never exceed a window,
+    /// and every refusal was needed (admitting it would have exceeded a window).
+    #[test]
+    fn sliding_log_is_exact_for_random_arrivals() {
+        use rand::{Rng as _, SeedableRng as _};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+        for round in 0..200 {
+            let limits: Vec<RateLimit> = (0..rng.random_range(1..=3))
+                .map(|_| {
+                    RateLimit::new(
+                        rng.random_range(1..=8),
+                        Duration::from_millis(rng.random_range(1..=2000)),
+                    )
+                    .unwrap()
+                })
+                .collect();
+            let limiter = Limiter::new(limits.clone(), Instant::now()).unwrap();
+            let mut apps = HashMap::new();
+            let mut now = Duration::ZERO;
+            let mut admitted = Vec::new();
+            for _ in 0..300 {
+                // Bursts (same instant) and gaps.
+                if rng.random_bool(0.7) {
+                    now += Duration::from_millis(rng.random_range(0..300));
+                }
+                if limiter.decide(&mut apps, "a", now) {
+                    admitted.push(now);
+                    assert_eq!(find_window_exceeded(&limits, &admitted), None, "round {round}");
+                } else {
+                    let mut with = admitted.clone();
+                    with.push(now);
+                    assert!(
+                        find_window_exceeded(&limits, &with).is_some(),
+                        "round {round}: refused at {now:?} without need"
+                    );
+                }
+            }
+            assert!(!admitted.is_empty());
+        }
+    }
+
+    #[test]
+    fn several_windows_at_once() {
+        let limiter = Limiter::new(
+            vec![
+                RateLimit::new(2, secs(1)).unwrap(),
+                RateLimit::new(3, secs(10)).unwrap(),
+            ],
+            Instant::now(),
+        )
+        .unwrap();
+        let mut apps = HashMap::new();
+        let ms = Duration::from_millis;
+        let decisions: Vec<(u64, bool)> = [0, 100, 200, 1099, 1100, 2500, 9999, 10_000, 10_100]
+            .into_iter()
+            .map(|t| (t, limiter.decide(&mut apps, "a", ms(t))))
+            .collect();
+        assert_eq!(
+            decisions,
+            [
+                (0, true),
+                (100, true),
+                (200, false),   // 2/s: 0 and 100 in (-800, 200]
+                (1099, true),   // 2/s: only 100 in (99, 1099]; 3/10s: 2 so far
+                (1100, false),  // 3/10s: 0, 100 and 1099
+                (2500, false),  // 3/10s still full
+                (9999, false),  // 0 is still in (-1, 9999]
+                (10_000, true), // (0, 10000] holds 100 and 1099: the window is half-open
+                (10_100, true), // (100, 10100] holds 1099 and 10000
+            ]
+        );
+        // The refusals were not admitted.
+        assert_eq!(apps["a"].history.len(), 5);
+        assert_eq!(apps["a"].rejected, 4);
     }
 
     #[test]

@@ -846,8 +846,6 @@ impl State {
         &mut self,
         spec: ManyAccounts,
     ) -> Result<Vec<GeneratedAccount>, ManyAccountsError> {
-        use rand::{Rng as _, SeedableRng as _};
-
         if spec.enterprise > spec.count {
             return Err(ManyAccountsError::TooManyEnterprise {
                 count: spec.count,
@@ -859,37 +857,38 @@ impl State {
         self.access.reserve(spec.count);
         self.refresh.reserve(spec.count);
         self.generated.reserve(spec.count);
+        let mut token_rng = ids::SplitMix::new(rand::random());
         for k in 0..spec.count {
             let number = first + k + 1;
             // One small generator per account: the same seed gives the same account at the
             // same position, whatever the batch sizes.
-            let mut rng = rand::rngs::StdRng::seed_from_u64(
-                spec.seed ^ (number as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            let mut rng = ids::SplitMix::new(
+                spec.seed ^ (number as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
             );
             // Spread the Enterprise Connect accounts evenly: exactly `enterprise` of them.
             let enterprise_connect = spec.count > 0
                 && (k + 1) * spec.enterprise / spec.count > k * spec.enterprise / spec.count;
-            let mut account_id = format!("acc_{}", ids::hex_with(&mut rng, 24));
+            let mut account_id = format!("acc_{}", rng.hex(24));
             while self.accounts.contains_key(&account_id) {
-                account_id = format!("acc_{}", ids::hex_with(&mut rng, 24));
+                account_id = format!("acc_{}", rng.hex(24));
             }
-            let suffix = ids::lower_alnum_with(&mut rng, 10);
+            let suffix = rng.lower_alnum(10);
             let profile = LinkingProfile {
-                provider_name: GENERATED_PROVIDERS[rng.random_range(0..GENERATED_PROVIDERS.len())]
+                provider_name: GENERATED_PROVIDERS[rng.below(GENERATED_PROVIDERS.len())]
                     .to_owned(),
                 profile_id: format!("pro_{suffix}"),
                 profile_name: format!("user{number}@example.com"),
             };
-            let count = rng.random_range(2..=5);
+            let count = 2 + rng.below(4);
             let calendars = (0..count)
                 .map(|i| {
                     // The first calendar is the writable primary one; the others may be
                     // read-only or deleted. Any of them may already be unrestricted.
-                    let readonly = i > 0 && rng.random_bool(0.25);
-                    let deleted = i > 0 && rng.random_bool(0.1);
-                    let unrestricted = rng.random_bool(0.3);
+                    let readonly = i > 0 && rng.chance(25);
+                    let deleted = i > 0 && rng.chance(10);
+                    let unrestricted = rng.chance(30);
                     FakeCalendar {
-                        id: format!("cal_{suffix}_{}", ids::lower_alnum_with(&mut rng, 10)),
+                        id: format!("cal_{suffix}_{}", rng.lower_alnum(10)),
                         name: GENERATED_CALENDAR_NAMES[i].to_owned(),
                         profile_id: profile.profile_id.clone(),
                         profile_name: profile.profile_name.clone(),
@@ -912,8 +911,14 @@ impl State {
                     calendars,
                 },
             );
-            let (access_token, refresh_token) =
-                self.new_grant(SEEDED_APP, &account_id, DEFAULT_SCOPE, true);
+            let (access_token, refresh_token) = (token_rng.alnum(32), token_rng.alnum(32));
+            self.insert_grant(
+                SEEDED_APP,
+                &account_id,
+                DEFAULT_SCOPE,
+                true,
+                (access_token.clone(), refresh_token.clone()),
+            );
             self.generated.push(GeneratedAccount {
                 label: format!("acct-{number:06}"),
                 account_id,
@@ -948,10 +953,22 @@ impl State {
         scope: &str,
         pinned: bool,
     ) -> (String, String) {
+        let tokens = (ids::alnum(32), ids::alnum(32));
+        self.insert_grant(app, account_id, scope, pinned, tokens.clone());
+        tokens
+    }
+
+    /// Records a grant with these `(access, refresh)` tokens.
+    fn insert_grant(
+        &mut self,
+        app: usize,
+        account_id: &str,
+        scope: &str,
+        pinned: bool,
+        (access_token, refresh_token): (String, String),
+    ) {
         let id = self.next_grant;
         self.next_grant += 1;
-        let refresh_token = ids::alnum(32);
-        let access_token = ids::alnum(32);
         self.refresh.insert(refresh_token.clone(), id);
         self.access.insert(
             access_token.clone(),
@@ -985,7 +1002,6 @@ impl State {
                 }
             }
         }
-        (access_token, refresh_token)
     }
 
     fn remove_grant(&mut self, id: u64) {
