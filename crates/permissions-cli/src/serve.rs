@@ -122,7 +122,10 @@ fn write_accounts(args: &ServeFakeArgs, fake: &FakeCronofy) -> Result<Option<usi
 /// Runs the fake until the process is interrupted. The first line goes to `output`; the
 /// request lines, written from the fake's thread, go to this process's stdout.
 pub(crate) fn serve(args: &ServeFakeArgs, output: &mut Output<'_>) -> Outcome {
-    if args.accounts.is_some_and(|count| args.enterprise_accounts > count) {
+    if args
+        .accounts
+        .is_some_and(|count| args.enterprise_accounts > count)
+    {
         return Err(CliError::invalid(format!(
             "serve-fake: --enterprise-accounts {} is more than --accounts {}",
             args.enterprise_accounts,
@@ -148,8 +151,11 @@ pub(crate) fn serve(args: &ServeFakeArgs, output: &mut Output<'_>) -> Outcome {
     if let Some(limits) = &args.fake_rate_limit {
         config = config.rate_limits(limits.limits.iter().copied());
     }
-    let fake = FakeCronofy::start_blocking_with(config)
-        .map_err(|e| failure(format!("serve-fake: could not start the local Cronofy: {e}")))?;
+    let fake = FakeCronofy::start_blocking_with(config).map_err(|e| {
+        failure(format!(
+            "serve-fake: could not start the local Cronofy: {e}"
+        ))
+    })?;
     let accounts = write_accounts(args, &fake)?;
     let mut ready = ready_line(&fake);
     ready.rate_limit = args

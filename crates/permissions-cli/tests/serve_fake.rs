@@ -90,8 +90,18 @@ fn run_failing(args: &[&str]) -> (i32, String, String) {
     };
     let mut out = String::new();
     let mut err = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     (code, out, err)
 }
 
@@ -163,7 +173,9 @@ fn rate_limit_answers_429_with_an_empty_body_and_lines_carry_the_status() {
         let line = served.next_line();
         assert_eq!(
             line,
-            format!(r#"{{"host":"api","method":"GET","path":"/v1/calendars","status":{expected}}}"#)
+            format!(
+                r#"{{"host":"api","method":"GET","path":"/v1/calendars","status":{expected}}}"#
+            )
         );
         assert!(!line.contains(token));
     }
@@ -202,7 +214,11 @@ fn accounts_are_written_as_audit_input_and_work_against_the_fake() {
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&out.0).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "the tokens file is the owner's only: {mode:o}");
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the tokens file is the owner's only: {mode:o}"
+        );
     }
 
     // Each token works; exactly five accounts are Enterprise Connect (granted without a
@@ -237,7 +253,11 @@ fn accounts_are_written_as_audit_input_and_work_against_the_fake() {
     for _ in 0..40 {
         let line = served.next_line();
         assert!(line.contains(r#""status":"#), "{line}");
-        assert!(!lines.iter().any(|l| line.contains(l["access_token"].as_str().unwrap())));
+        assert!(
+            !lines
+                .iter()
+                .any(|l| line.contains(l["access_token"].as_str().unwrap()))
+        );
     }
 }
 
@@ -245,7 +265,10 @@ fn accounts_are_written_as_audit_input_and_work_against_the_fake() {
 fn bad_flags_exit_2_and_start_nothing() {
     let (code, out, err) = run_failing(&["--rate-limit", "50/fortnight"]);
     assert_eq!(code, 2, "{out} {err}");
-    assert!(err.contains("50/fortnight") && err.contains("unit"), "{err}");
+    assert!(
+        err.contains("50/fortnight") && err.contains("unit"),
+        "{err}"
+    );
 
     let (code, _, err) = run_failing(&["--rate-limit", "0/s"]);
     assert_eq!(code, 2, "{err}");

@@ -59,7 +59,9 @@ impl SplitMix {
     }
 
     fn chars(&mut self, charset: &[u8], n: usize) -> String {
-        (0..n).map(|_| char::from(charset[self.below(charset.len())])).collect()
+        (0..n)
+            .map(|_| char::from(charset[self.below(charset.len())]))
+            .collect()
     }
 
     /// `n` characters from `[a-z0-9]`.

@@ -226,8 +226,8 @@ use tokio::sync::watch;
 pub use crate::config::{DEFAULT_REQUEST_LOG_CAPACITY, FakeConfig};
 pub use crate::fault::{Fault, Route};
 pub use crate::limits::{
-    ADMITTED_HISTORY_CAPACITY, RateLimit, RateLimitSpecError, WindowExceeded,
-    find_window_exceeded, parse_rate_limits,
+    ADMITTED_HISTORY_CAPACITY, RateLimit, RateLimitSpecError, WindowExceeded, find_window_exceeded,
+    parse_rate_limits,
 };
 pub use crate::log::{Host, LoggedRequest};
 pub use crate::state::{
@@ -508,7 +508,10 @@ impl FakeCronofy {
     ///
     /// [`ManyAccountsError::TooManyEnterprise`] when `spec.enterprise > spec.count`; nothing
     /// is added then.
-    pub fn add_accounts(&self, spec: ManyAccounts) -> Result<Vec<GeneratedAccount>, ManyAccountsError> {
+    pub fn add_accounts(
+        &self,
+        spec: ManyAccounts,
+    ) -> Result<Vec<GeneratedAccount>, ManyAccountsError> {
         self.shared.state().add_generated_accounts(spec)
     }
 

@@ -368,11 +368,7 @@ impl Limiter {
         let Some(log) = apps.get_mut(app) else {
             return true;
         };
-        while log
-            .recent
-            .front()
-            .is_some_and(|t| now - *t >= self.longest)
-        {
+        while log.recent.front().is_some_and(|t| now - *t >= self.longest) {
             log.recent.pop_front();
         }
         let len = log.recent.len();
@@ -447,7 +443,8 @@ mod tests {
     #[test]
     fn rejects_malformed_specs() {
         use RateLimitSpecError as E;
-        let cases: &[(&str, fn(&E) -> bool)] = &[
+        type Check = fn(&E) -> bool;
+        let cases: &[(&str, Check)] = &[
             ("", |e| matches!(e, E::Empty)),
             ("  ", |e| matches!(e, E::Empty)),
             ("50/s,", |e| matches!(e, E::Empty)),
@@ -462,7 +459,9 @@ mod tests {
             ("50/S", |e| matches!(e, E::BadUnit { .. })),
             ("50/1.5s", |e| matches!(e, E::BadUnit { .. })),
             ("50/0s", |e| matches!(e, E::ZeroWindow { .. })),
-            ("50/99999999999999999999h", |e| matches!(e, E::BadWindow { .. })),
+            ("50/99999999999999999999h", |e| {
+                matches!(e, E::BadWindow { .. })
+            }),
             ("50/9000h", |e| matches!(e, E::BadWindow { .. })),
         ];
         for (spec, expected) in cases {
@@ -470,7 +469,9 @@ mod tests {
             assert!(expected(&error), "{spec:?}: {error:?}");
             assert!(!error.to_string().is_empty());
         }
-        let shown = parse_rate_limits("50/s,7/fortnight").unwrap_err().to_string();
+        let shown = parse_rate_limits("50/s,7/fortnight")
+            .unwrap_err()
+            .to_string();
         assert!(shown.contains("\"7/fortnight\""), "{shown}");
         assert!(RateLimit::new(0, secs(1)).is_err());
         assert!(RateLimit::new(1, Duration::ZERO).is_err());
@@ -489,7 +490,10 @@ mod tests {
             None
         );
         let over = find_window_exceeded(&limits, &[ms(0), ms(500), ms(999)]).unwrap();
-        assert_eq!((over.limit.count(), over.first, over.at), (2, ms(0), ms(999)));
+        assert_eq!(
+            (over.limit.count(), over.first, over.at),
+            (2, ms(0), ms(999))
+        );
         let over = find_window_exceeded(&limits, &[ms(0), ms(1000), ms(2000), ms(9999)]);
         assert_eq!(over.unwrap().limit.count(), 3);
         assert_eq!(
@@ -525,7 +529,11 @@ mod tests {
                 }
                 if limiter.decide(&mut apps, "a", now) {
                     admitted.push(now);
-                    assert_eq!(find_window_exceeded(&limits, &admitted), None, "round {round}");
+                    assert_eq!(
+                        find_window_exceeded(&limits, &admitted),
+                        None,
+                        "round {round}"
+                    );
                 } else {
                     let mut with = admitted.clone();
                     with.push(now);

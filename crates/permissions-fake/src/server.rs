@@ -18,9 +18,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::{RequestCallback, ResponseCallback};
-use crate::limits::Limiter;
 use crate::fault::{self, FaultQueues, Played, Route};
 use crate::html;
+use crate::limits::Limiter;
 use crate::log::{Host, LoggedRequest, RequestLog, is_sensitive_header, redact_value};
 use crate::state::{
     ACCESS_TOKEN_LIFETIME, AuthError, GrantError, IssuedTokens, LinkingProfile, PageError,
@@ -192,9 +192,9 @@ impl Shared {
         let app = match bearer(&parts.headers) {
             Some(token) => state.token_app(token),
             None if matches!(parts.uri.path(), "/oauth/token" | "/oauth/token/revoke") => {
-                oauth_params(&parts.headers, body)
-                    .ok()
-                    .and_then(|params| param(&params, "client_id").and_then(|id| state.app_index(id)))
+                oauth_params(&parts.headers, body).ok().and_then(|params| {
+                    param(&params, "client_id").and_then(|id| state.app_index(id))
+                })
             }
             None => None,
         };
@@ -964,13 +964,7 @@ fn authorize(shared: &Shared, query: &str) -> Response {
     drop(state);
     html(
         StatusCode::OK,
-        html::consent(
-            &app_name,
-            &pending,
-            scope,
-            redirect_uri,
-            &profile_name,
-        ),
+        html::consent(&app_name, &pending, scope, redirect_uri, &profile_name),
     )
 }
 

@@ -748,8 +748,7 @@ impl State {
             .into_iter()
             .map(|calendar| self.add_calendar(&account_id, calendar))
             .collect();
-        let (access_token, refresh_token) =
-            self.new_grant(app, &account_id, DEFAULT_SCOPE, true);
+        let (access_token, refresh_token) = self.new_grant(app, &account_id, DEFAULT_SCOPE, true);
         AccountTokens {
             account_id,
             access_token,
@@ -862,9 +861,8 @@ impl State {
             let number = first + k + 1;
             // One small generator per account: the same seed gives the same account at the
             // same position, whatever the batch sizes.
-            let mut rng = ids::SplitMix::new(
-                spec.seed ^ (number as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
-            );
+            let mut rng =
+                ids::SplitMix::new(spec.seed ^ (number as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
             // Spread the Enterprise Connect accounts evenly: exactly `enterprise` of them.
             let enterprise_connect = spec.count > 0
                 && (k + 1) * spec.enterprise / spec.count > k * spec.enterprise / spec.count;
@@ -874,8 +872,7 @@ impl State {
             }
             let suffix = rng.lower_alnum(10);
             let profile = LinkingProfile {
-                provider_name: GENERATED_PROVIDERS[rng.below(GENERATED_PROVIDERS.len())]
-                    .to_owned(),
+                provider_name: GENERATED_PROVIDERS[rng.below(GENERATED_PROVIDERS.len())].to_owned(),
                 profile_id: format!("pro_{suffix}"),
                 profile_name: format!("user{number}@example.com"),
             };
@@ -1361,7 +1358,9 @@ mod tests {
             GrantError::RedirectMismatch
         );
         assert_eq!(
-            state.exchange_code(other, &code, "http://x/cb").unwrap_err(),
+            state
+                .exchange_code(other, &code, "http://x/cb")
+                .unwrap_err(),
             GrantError::ClientMismatch
         );
         let tokens = state.exchange_code(0, &code, "http://x/cb").unwrap();

@@ -65,9 +65,7 @@ fn get_calendars(fake: &FakeCronofy, token: &str) -> Answer {
 }
 
 fn post_json(url: &str, token: Option<&str>, body: &Value) -> Answer {
-    let mut request = agent()
-        .post(url)
-        .header("Content-Type", "application/json");
+    let mut request = agent().post(url).header("Content-Type", "application/json");
     if let Some(token) = token {
         request = request.header("Authorization", format!("Bearer {token}"));
     }
@@ -208,7 +206,10 @@ fn applications_are_limited_apart() {
 
     // The other application has its own budget: its token, and its client_id on the
     // token endpoint (also on the app host).
-    assert_eq!(get_calendars(&fake, &other_account.access_token).status, 200);
+    assert_eq!(
+        get_calendars(&fake, &other_account.access_token).status,
+        200
+    );
     let refreshed = refresh(
         &other.client_id,
         &other.client_secret,
@@ -252,9 +253,7 @@ fn the_limit_is_checked_before_scripted_faults_and_pages_are_not_limited() {
         FakeConfig::default()
             .rate_limits([RateLimit::new(1, HOUR).unwrap()])
             .on_response(move |request, status| {
-                seen.lock()
-                    .unwrap()
-                    .push((request.path.clone(), status));
+                seen.lock().unwrap().push((request.path.clone(), status));
             }),
     )
     .unwrap();
@@ -394,7 +393,12 @@ fn many_accounts_are_deterministic_from_the_seed() {
             .iter()
             .map(|a| {
                 let calendars = fake.calendars_of(&a.account_id);
-                (a.label.clone(), a.account_id.clone(), a.enterprise_connect, calendars)
+                (
+                    a.label.clone(),
+                    a.account_id.clone(),
+                    a.enterprise_connect,
+                    calendars,
+                )
             })
             .collect::<Vec<_>>()
     };
@@ -514,7 +518,10 @@ fn admin_listener_refuses_cross_site_requests() {
 
     let refused = [
         // What any web page can send with fetch() or a form, without a preflight.
-        ("text/plain", admin_post(&address, &address, "Content-Type: text/plain\r\n", script)),
+        (
+            "text/plain",
+            admin_post(&address, &address, "Content-Type: text/plain\r\n", script),
+        ),
         (
             "text/plain from a page",
             admin_post(
@@ -545,7 +552,12 @@ fn admin_listener_refuses_cross_site_requests() {
         ),
         (
             "null origin",
-            admin_post(&address, &address, &format!("Origin: null\r\n{json_type}"), script),
+            admin_post(
+                &address,
+                &address,
+                &format!("Origin: null\r\n{json_type}"),
+                script,
+            ),
         ),
         (
             "cross-site fetch metadata",
