@@ -67,6 +67,38 @@
 //! ([`FakeCronofy::issue_code`]), expire tokens ([`FakeCronofy::expire_access_token`]) and read
 //! calendars ([`FakeCronofy::calendars_of`]).
 //!
+//! More OAuth applications can be added ([`FakeCronofy::add_application`], with accounts of
+//! their own through [`FakeCronofy::add_account_for`]). Codes and grants belong to one
+//! application: exchanging a code or refreshing a grant with another application's
+//! credentials is `invalid_grant`, and revoking with them does nothing.
+//!
+//! # Many accounts
+//!
+//! [`FakeCronofy::add_accounts`] makes thousands of accounts at once for bulk tools (a
+//! [`ManyAccounts`] spec: how many, how many Enterprise Connect, a seed): each has two to five
+//! calendars (the first a writable primary one; the others read-only in about 25% of cases,
+//! deleted in about 10%; any of them already `unrestricted` in about 30%), a label
+//! `acct-000001`, … and its own access token. [`GeneratedAccount::json_line`] and
+//! [`write_account_lines`] give `audit`'s input, `{"id":"acct-000001","access_token":"…"}`.
+//! The layout (ids, calendars, flags, levels) is the same for the same seed and position;
+//! tokens are random. 100,000 accounts take about 2.6 s in a debug build and about 3 KB of memory each.
+//!
+//! # Rate limits
+//!
+//! With [`FakeConfig::rate_limits`] (e.g. [`RateLimit::cronofy_defaults`], 50 per second and
+//! 500 per minute, or [`parse_rate_limits`]`("40/s,1200/min")`) the fake enforces limits per
+//! application as Cronofy does: a request over them gets `429` with an empty body and no
+//! `Retry-After`. The log is sliding: a request arriving at `t` is admitted only if, for every
+//! limit `(n, w)`, fewer than `n` requests of its application were admitted in `(t - w, t]`.
+//! Refused requests are not admitted and do not count against later ones (so a client that
+//! keeps trying gets through as soon as the window allows). The limits cover the API host and
+//! the app host's token endpoints, are checked before scripted faults (a refused request takes
+//! no fault from its queue), and count each request for the application of its bearer token,
+//! else of its body's `client_id` on the token endpoints, else the seeded one.
+//! [`FakeCronofy::admitted_times`] gives the admitted times per application and
+//! [`FakeCronofy::rate_limited_count`] the `429`s sent; [`find_window_exceeded`] checks times
+//! against limits.
+//!
 //! # Behaviour
 //!
 //! JSON answers carry `Content-Type: application/json; charset=utf-8`; HTML answers
@@ -167,6 +199,14 @@
 //! With [`FakeConfig::admin`] the fake also listens on [`FakeCronofy::admin_url`], for tools
 //! that cannot call Rust. Its requests are not logged.
 //!
+//! It refuses what a web page could send it (cross-site request forgery, DNS rebinding):
+//! `403 {"error": "refused: …"}`, and nothing changes, for a request whose `Host` is not the
+//! listener's own address (`127.0.0.1:PORT`, as in the admin URL), whose `Origin` is present
+//! and not `http://127.0.0.1:PORT`, whose `Sec-Fetch-Site` is present and neither
+//! `same-origin` nor `none`, and for a `POST` whose `Content-Type` is not `application/json`
+//! (`text/plain`, forms and no type at all can be sent cross-site without a preflight). With
+//! curl: `curl -X POST -H 'Content-Type: application/json' "$ADMIN/admin/faults" -d '…'`.
+//!
 //! * `POST /admin/faults` queues faults; the body names a route (`token`, `revoke`,
 //!   `calendars`, `permissions` or `any`) and the answers in order:
 //!
@@ -200,7 +240,8 @@
 //!
 //! Every request on the API and app hosts is logged ([`FakeCronofy::requests`], newest
 //! 10,000 by default, see [`FakeConfig::request_log_capacity`]) and passed to the
-//! [`FakeConfig::on_request`] callback. Nothing is printed. [`LoggedRequest`]'s `Debug` shows
+//! [`FakeConfig::on_request`] callback, then, with its status, to the
+//! [`FakeConfig::on_response`] callback. Nothing is printed. [`LoggedRequest`]'s `Debug` shows
 //! neither the `Authorization` value nor the body.
 
 #![forbid(unsafe_code)]
