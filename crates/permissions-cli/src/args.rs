@@ -273,6 +273,36 @@ pub(crate) struct ServeFakeArgs {
     /// Also start the admin listener (fault injection over HTTP); adds `admin_url` to the first line.
     #[arg(long)]
     pub(crate) admin: bool,
+    /// Enforce rate limits per application as Cronofy does, e.g. `50/s,500/min` (its defaults):
+    /// over them, `429` with an empty body. Units: s, sec, m, min, h (`100/10s` also works).
+    #[arg(long = "rate-limit", value_name = "SPEC", value_parser = parse_fake_rate_limits)]
+    pub(crate) fake_rate_limit: Option<FakeRateLimits>,
+    /// Create this many extra accounts (two to five calendars each, mixed) for bulk tools;
+    /// needs `--accounts-out`.
+    #[arg(long, value_name = "N", requires = "accounts_out")]
+    pub(crate) accounts: Option<usize>,
+    /// How many of the `--accounts` are Enterprise Connect accounts (granted at once).
+    #[arg(long, value_name = "M", requires = "accounts", default_value_t = 0)]
+    pub(crate) enterprise_accounts: usize,
+    /// The seed the accounts' calendars are drawn from (the same seed, the same layout).
+    #[arg(long, value_name = "SEED", requires = "accounts", default_value_t = 0)]
+    pub(crate) accounts_seed: u64,
+    /// Where to write the accounts, one JSON line each: `{"id":"acct-000001","access_token":"…"}`
+    /// (the input of `audit`). Written before the first line is printed.
+    #[arg(long, value_name = "FILE", requires = "accounts")]
+    pub(crate) accounts_out: Option<std::path::PathBuf>,
+}
+
+/// `serve-fake --rate-limit`: the limits parsed from the spec.
+#[derive(Debug, Clone)]
+pub(crate) struct FakeRateLimits {
+    pub(crate) limits: Vec<permissions_fake::RateLimit>,
+}
+
+fn parse_fake_rate_limits(value: &str) -> Result<FakeRateLimits, String> {
+    permissions_fake::parse_rate_limits(value)
+        .map(|limits| FakeRateLimits { limits })
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

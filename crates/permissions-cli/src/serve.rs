@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use permissions_fake::{FakeConfig, FakeCronofy, LoggedRequest};
+use permissions_fake::{FakeConfig, FakeCronofy, LoggedRequest, ManyAccounts, RateLimit};
 use serde::Serialize;
 
 use crate::Exit;
@@ -24,6 +24,12 @@ pub(crate) struct ReadyLine<'a> {
     client_secret: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     admin_url: Option<&'a str>,
+    /// The rate limits enforced, e.g. `"50/s,500/min"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate_limit: Option<String>,
+    /// How many extra accounts were written to `--accounts-out`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accounts: Option<usize>,
 }
 
 pub(crate) fn ready_line(fake: &FakeCronofy) -> ReadyLine<'_> {
@@ -37,11 +43,21 @@ pub(crate) fn ready_line(fake: &FakeCronofy) -> ReadyLine<'_> {
         client_id: &seed.client_id,
         client_secret: &seed.client_secret,
         admin_url: fake.admin_url(),
+        rate_limit: None,
+        accounts: None,
     }
 }
 
-/// One line per request served: host, method, path, and the query with secret values
-/// redacted. Headers and bodies are never shown.
+fn show_limits(limits: &[RateLimit]) -> String {
+    limits
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// One line per request served: host, method, path, the query with secret values redacted,
+/// and the status answered. Headers and bodies are never shown.
 #[derive(Debug, Serialize)]
 pub(crate) struct RequestLine<'a> {
     host: &'static str,
@@ -49,9 +65,10 @@ pub(crate) struct RequestLine<'a> {
     path: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     query: Option<String>,
+    status: u16,
 }
 
-pub(crate) fn request_line(request: &LoggedRequest) -> RequestLine<'_> {
+pub(crate) fn request_line(request: &LoggedRequest, status: u16) -> RequestLine<'_> {
     let query = request.query.as_ref().map(|query| {
         let shown = redact::url(&format!("http://h/?{query}"));
         shown
@@ -63,16 +80,63 @@ pub(crate) fn request_line(request: &LoggedRequest) -> RequestLine<'_> {
         method: &request.method,
         path: &request.path,
         query,
+        status,
     }
+}
+
+fn failure(message: String) -> CliError {
+    CliError {
+        kind: "transport",
+        message,
+        status: None,
+        fields: None,
+        exit: Exit::Failure,
+    }
+}
+
+/// Creates `--accounts` and writes them to `--accounts-out` (owner-only on Unix: the lines
+/// hold the local server's access tokens). `Ok(None)` without `--accounts`.
+fn write_accounts(args: &ServeFakeArgs, fake: &FakeCronofy) -> Result<Option<usize>, CliError> {
+    let (Some(count), Some(path)) = (args.accounts, args.accounts_out.as_ref()) else {
+        return Ok(None);
+    };
+    let spec = ManyAccounts::new(count)
+        .enterprise(args.enterprise_accounts)
+        .seed(args.accounts_seed);
+    let accounts = fake
+        .add_accounts(spec)
+        .map_err(|e| CliError::invalid(format!("serve-fake: --enterprise-accounts: {e}")))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let shown = path.display();
+    let file = options
+        .open(path)
+        .map_err(|e| failure(format!("serve-fake: --accounts-out {shown}: {e}")))?;
+    permissions_fake::write_account_lines(&accounts, std::io::BufWriter::new(file))
+        .map_err(|e| failure(format!("serve-fake: writing {shown}: {e}")))?;
+    Ok(Some(accounts.len()))
 }
 
 /// Runs the fake until the process is interrupted. The first line goes to `output`; the
 /// request lines, written from the fake's thread, go to this process's stdout.
 pub(crate) fn serve(args: &ServeFakeArgs, output: &mut Output<'_>) -> Outcome {
-    let mut config = FakeConfig::default().on_request(|request| {
+    if args
+        .accounts
+        .is_some_and(|count| args.enterprise_accounts > count)
+    {
+        return Err(CliError::invalid(format!(
+            "serve-fake: --enterprise-accounts {} is more than --accounts {}",
+            args.enterprise_accounts,
+            args.accounts.unwrap_or_default()
+        )));
+    }
+    // The line is printed once the status is known.
+    let mut config = FakeConfig::default().on_response(|request, status| {
         let mut stdout = std::io::stdout().lock();
         // A closed stdout must not stop the server: the line is lost, the request is served.
-        if serde_json::to_writer(&mut stdout, &request_line(request)).is_ok() {
+        if serde_json::to_writer(&mut stdout, &request_line(request, status)).is_ok() {
             let _ = stdout.write_all(b"\n");
         }
         let _ = stdout.flush();
@@ -84,15 +148,23 @@ pub(crate) fn serve(args: &ServeFakeArgs, output: &mut Output<'_>) -> Outcome {
     if args.admin {
         config = config.admin(true);
     }
-    let fake = FakeCronofy::start_blocking_with(config).map_err(|e| CliError {
-        kind: "transport",
-        message: format!("serve-fake: could not start the local Cronofy: {e}"),
-        status: None,
-        fields: None,
-        exit: Exit::Failure,
+    if let Some(limits) = &args.fake_rate_limit {
+        config = config.rate_limits(limits.limits.iter().copied());
+    }
+    let fake = FakeCronofy::start_blocking_with(config).map_err(|e| {
+        failure(format!(
+            "serve-fake: could not start the local Cronofy: {e}"
+        ))
     })?;
+    let accounts = write_accounts(args, &fake)?;
+    let mut ready = ready_line(&fake);
+    ready.rate_limit = args
+        .fake_rate_limit
+        .as_ref()
+        .map(|limits| show_limits(&limits.limits));
+    ready.accounts = accounts;
     output
-        .json(&ready_line(&fake))
+        .json(&ready)
         .map_err(|e| CliError::output("serve-fake: writing the output", &e))?;
     if !output.json {
         let _ = writeln!(
@@ -115,7 +187,7 @@ mod tests {
     #[test]
     fn request_lines_redact_secret_query_values() {
         let request = sample();
-        let line = serde_json::to_string(&request_line(&request)).unwrap();
+        let line = serde_json::to_string(&request_line(&request, 404)).unwrap();
         assert!(!line.contains("c0de-s3cret"), "{line}");
         assert!(
             line.contains(r#""query":"code=[redacted]&state=abc""#),
@@ -123,7 +195,7 @@ mod tests {
         );
         assert_eq!(
             line,
-            r#"{"host":"app","method":"GET","path":"/cb","query":"code=[redacted]&state=abc"}"#
+            r#"{"host":"app","method":"GET","path":"/cb","query":"code=[redacted]&state=abc","status":404}"#
         );
     }
 

@@ -1634,7 +1634,7 @@ fn serve_fake_prints_its_urls_then_one_line_per_request() {
     assert!(!calendars.stdout.contains(token));
     assert_eq!(
         served.next_line(),
-        r#"{"host":"api","method":"GET","path":"/v1/calendars"}"#
+        r#"{"host":"api","method":"GET","path":"/v1/calendars","status":200}"#
     );
 
     // A request line never shows a secret query value.

@@ -67,6 +67,38 @@
 //! ([`FakeCronofy::issue_code`]), expire tokens ([`FakeCronofy::expire_access_token`]) and read
 //! calendars ([`FakeCronofy::calendars_of`]).
 //!
+//! More OAuth applications can be added ([`FakeCronofy::add_application`], with accounts of
+//! their own through [`FakeCronofy::add_account_for`]). Codes and grants belong to one
+//! application: exchanging a code or refreshing a grant with another application's
+//! credentials is `invalid_grant`, and revoking with them does nothing.
+//!
+//! # Many accounts
+//!
+//! [`FakeCronofy::add_accounts`] makes thousands of accounts at once for bulk tools (a
+//! [`ManyAccounts`] spec: how many, how many Enterprise Connect, a seed): each has two to five
+//! calendars (the first a writable primary one; the others read-only in about 25% of cases,
+//! deleted in about 10%; any of them already `unrestricted` in about 30%), a label
+//! `acct-000001`, … and its own access token. [`GeneratedAccount::json_line`] and
+//! [`write_account_lines`] give `audit`'s input, `{"id":"acct-000001","access_token":"…"}`.
+//! The layout (ids, calendars, flags, levels) is the same for the same seed and position;
+//! tokens are random. 100,000 accounts take about 2.6 s in a debug build and about 3 KB of memory each.
+//!
+//! # Rate limits
+//!
+//! With [`FakeConfig::rate_limits`] (e.g. [`RateLimit::cronofy_defaults`], 50 per second and
+//! 500 per minute, or [`parse_rate_limits`]`("40/s,1200/min")`) the fake enforces limits per
+//! application as Cronofy does: a request over them gets `429` with an empty body and no
+//! `Retry-After`. The log is sliding: a request arriving at `t` is admitted only if, for every
+//! limit `(n, w)`, fewer than `n` requests of its application were admitted in `(t - w, t]`.
+//! Refused requests are not admitted and do not count against later ones (so a client that
+//! keeps trying gets through as soon as the window allows). The limits cover the API host and
+//! the app host's token endpoints, are checked before scripted faults (a refused request takes
+//! no fault from its queue), and count each request for the application of its bearer token,
+//! else of its body's `client_id` on the token endpoints, else the seeded one.
+//! [`FakeCronofy::admitted_times`] gives the admitted times per application and
+//! [`FakeCronofy::rate_limited_count`] the `429`s sent; [`find_window_exceeded`] checks times
+//! against limits.
+//!
 //! # Behaviour
 //!
 //! JSON answers carry `Content-Type: application/json; charset=utf-8`; HTML answers
@@ -167,6 +199,14 @@
 //! With [`FakeConfig::admin`] the fake also listens on [`FakeCronofy::admin_url`], for tools
 //! that cannot call Rust. Its requests are not logged.
 //!
+//! It refuses what a web page could send it (cross-site request forgery, DNS rebinding):
+//! `403 {"error": "refused: …"}`, and nothing changes, for a request whose `Host` is not the
+//! listener's own address (`127.0.0.1:PORT`, as in the admin URL), whose `Origin` is present
+//! and not `http://127.0.0.1:PORT`, whose `Sec-Fetch-Site` is present and neither
+//! `same-origin` nor `none`, and for a `POST` whose `Content-Type` is not `application/json`
+//! (`text/plain`, forms and no type at all can be sent cross-site without a preflight). With
+//! curl: `curl -X POST -H 'Content-Type: application/json' "$ADMIN/admin/faults" -d '…'`.
+//!
 //! * `POST /admin/faults` queues faults; the body names a route (`token`, `revoke`,
 //!   `calendars`, `permissions` or `any`) and the answers in order:
 //!
@@ -200,7 +240,8 @@
 //!
 //! Every request on the API and app hosts is logged ([`FakeCronofy::requests`], newest
 //! 10,000 by default, see [`FakeConfig::request_log_capacity`]) and passed to the
-//! [`FakeConfig::on_request`] callback. Nothing is printed. [`LoggedRequest`]'s `Debug` shows
+//! [`FakeConfig::on_request`] callback, then, with its status, to the
+//! [`FakeConfig::on_response`] callback. Nothing is printed. [`LoggedRequest`]'s `Debug` shows
 //! neither the `Authorization` value nor the body.
 
 #![forbid(unsafe_code)]
@@ -210,6 +251,7 @@ mod config;
 mod fault;
 mod html;
 mod ids;
+mod limits;
 mod log;
 mod server;
 mod state;
@@ -224,10 +266,21 @@ use tokio::sync::watch;
 
 pub use crate::config::{DEFAULT_REQUEST_LOG_CAPACITY, FakeConfig};
 pub use crate::fault::{Fault, Route};
+pub use crate::limits::{
+    ADMITTED_HISTORY_CAPACITY, RateLimit, RateLimitSpecError, WindowExceeded, find_window_exceeded,
+    parse_rate_limits,
+};
 pub use crate::log::{Host, LoggedRequest};
-pub use crate::state::{AccountTokens, FakeCalendar, NewAccount, NewCalendar, Seed};
+pub use crate::state::{
+    AccountTokens, Application, FakeCalendar, GeneratedAccount, ManyAccounts, ManyAccountsError,
+    NewAccount, NewCalendar, Seed, write_account_lines,
+};
 
-use crate::server::{Listeners, Shared};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::limits::Limiter;
+use crate::server::{Listeners, Shared, SharedOptions};
 use crate::state::{DEFAULT_SCOPE, State};
 
 /// A running fake Cronofy: an API host and an app host on `127.0.0.1`, and optionally an admin
@@ -330,13 +383,21 @@ impl FakeCronofy {
 
         let (state, seed) = State::seeded();
         let (stop, stopped) = watch::channel(false);
+        let admin_address = admin_url
+            .as_deref()
+            .map(|url| url.trim_start_matches("http://").to_owned());
         let shared = Arc::new(Shared::new(
             state,
             seed.clone(),
-            app_url.clone(),
-            stopped,
-            config.request_log_capacity,
-            config.on_request,
+            SharedOptions {
+                app_url: app_url.clone(),
+                admin_address,
+                shutdown: stopped,
+                log_capacity: config.request_log_capacity,
+                on_request: config.on_request,
+                on_response: config.on_response,
+                limiter: Limiter::new(config.rate_limits, Instant::now()),
+            },
         ));
         let thread = {
             let shared = Arc::clone(&shared);
@@ -442,6 +503,106 @@ impl FakeCronofy {
     /// refresh token still works). Unknown tokens are ignored.
     pub fn expire_access_token(&self, token: &str) {
         self.shared.state().expire_access_token(token);
+    }
+
+    /// Adds an OAuth application (client) with random credentials. Its accounts
+    /// ([`FakeCronofy::add_account_for`]) and codes are its own, and the rate limits count
+    /// its requests apart from the seeded application's.
+    pub fn add_application(&self, name: &str) -> Application {
+        self.shared.state().add_application(name)
+    }
+
+    /// Adds an account as [`FakeCronofy::add_account`] does, its grant given to the
+    /// application with this client id.
+    ///
+    /// # Panics
+    ///
+    /// If no application has this client id, or as [`FakeCronofy::add_account`].
+    pub fn add_account_for(&self, client_id: &str, account: NewAccount) -> AccountTokens {
+        let mut state = self.shared.state();
+        let app = state
+            .app_index(client_id)
+            .unwrap_or_else(|| panic!("add_account_for: unknown client id"));
+        state.add_account_for(app, account)
+    }
+
+    /// Adds many accounts at once, for bulk tools (`audit`): each with two to five calendars
+    /// (the first a writable primary one; the others sometimes read-only or deleted; about
+    /// 30% already `unrestricted`), laid out from `spec.seed`, with a ready grant of the
+    /// seeded application. `spec.enterprise` of them, spread evenly, are Enterprise Connect
+    /// accounts (a permissions request is granted at once). Labels continue across calls
+    /// (`acct-000001`, …). Read their calendars with [`FakeCronofy::calendars_of`].
+    ///
+    /// ```
+    /// use permissions_fake::{FakeCronofy, ManyAccounts};
+    ///
+    /// let fake = FakeCronofy::start_blocking()?;
+    /// let accounts = fake.add_accounts(ManyAccounts::new(10).enterprise(3).seed(1)).unwrap();
+    /// assert_eq!(accounts.iter().filter(|a| a.enterprise_connect).count(), 3);
+    /// let calendars = fake.calendars_of(&accounts[0].account_id);
+    /// assert!((2..=5).contains(&calendars.len()));
+    /// assert_eq!(accounts[0].json_line().split('"').nth(3), Some("acct-000001"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ManyAccountsError::TooManyEnterprise`] when `spec.enterprise > spec.count`; nothing
+    /// is added then.
+    pub fn add_accounts(
+        &self,
+        spec: ManyAccounts,
+    ) -> Result<Vec<GeneratedAccount>, ManyAccountsError> {
+        self.shared.state().add_generated_accounts(spec)
+    }
+
+    /// Every account made by [`FakeCronofy::add_accounts`] so far, in creation order.
+    pub fn generated_accounts(&self) -> Vec<GeneratedAccount> {
+        self.shared.state().generated_accounts().to_vec()
+    }
+
+    /// The rate limits enforced ([`FakeConfig::rate_limits`]); empty when none.
+    pub fn rate_limits(&self) -> Vec<RateLimit> {
+        self.shared
+            .limiter
+            .as_ref()
+            .map(|l| l.limits().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// The times at which requests were admitted under the rate limits, per application
+    /// (keyed by client id), as durations since the fake started, oldest first (the newest
+    /// [`ADMITTED_HISTORY_CAPACITY`] per application). Check them with
+    /// [`find_window_exceeded`]. Empty without rate limits.
+    pub fn admitted_times(&self) -> HashMap<String, Vec<Duration>> {
+        self.shared
+            .limiter
+            .as_ref()
+            .map(Limiter::admitted_times)
+            .unwrap_or_default()
+    }
+
+    /// [`FakeCronofy::admitted_times`] of one application.
+    pub fn admitted_times_of(&self, client_id: &str) -> Vec<Duration> {
+        self.shared
+            .limiter
+            .as_ref()
+            .map(|l| l.admitted_times_of(client_id))
+            .unwrap_or_default()
+    }
+
+    /// How many `429`s the rate limits sent, all applications together (scripted faults
+    /// are not counted).
+    pub fn rate_limited_count(&self) -> u64 {
+        self.shared.limiter.as_ref().map_or(0, Limiter::rejected)
+    }
+
+    /// How many `429`s the rate limits sent to one application.
+    pub fn rate_limited_count_of(&self, client_id: &str) -> u64 {
+        self.shared
+            .limiter
+            .as_ref()
+            .map_or(0, |l| l.rejected_of(client_id))
     }
 
     /// Stops the listeners and frees their ports. Open requests get up to one second to finish;

@@ -17,13 +17,14 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::RequestCallback;
+use crate::config::{RequestCallback, ResponseCallback};
 use crate::fault::{self, FaultQueues, Played, Route};
 use crate::html;
+use crate::limits::Limiter;
 use crate::log::{Host, LoggedRequest, RequestLog, is_sensitive_header, redact_value};
 use crate::state::{
-    ACCESS_TOKEN_LIFETIME, AuthError, GrantError, IssuedTokens, LinkingProfile, PageError, Seed,
-    State, UNRESTRICTED,
+    ACCESS_TOKEN_LIFETIME, AuthError, GrantError, IssuedTokens, LinkingProfile, PageError,
+    SEEDED_APP, Seed, State, UNRESTRICTED,
 };
 
 /// The largest request body read; larger ones get `413`.
@@ -43,9 +44,24 @@ pub(crate) struct Shared {
     log: Mutex<RequestLog>,
     log_enabled: bool,
     on_request: Option<RequestCallback>,
+    on_response: Option<ResponseCallback>,
+    pub(crate) limiter: Option<Limiter>,
+    /// The admin listener's own address, `127.0.0.1:PORT`: the only `Host` it answers.
+    admin_address: Option<String>,
     shutdown: watch::Receiver<bool>,
     app_url: String,
     seed: Seed,
+}
+
+/// What [`Shared::new`] needs besides the state.
+pub(crate) struct SharedOptions {
+    pub(crate) app_url: String,
+    pub(crate) admin_address: Option<String>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) log_capacity: usize,
+    pub(crate) on_request: Option<RequestCallback>,
+    pub(crate) on_response: Option<ResponseCallback>,
+    pub(crate) limiter: Option<Limiter>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -64,14 +80,16 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub(crate) fn new(
-        state: State,
-        seed: Seed,
-        app_url: String,
-        shutdown: watch::Receiver<bool>,
-        log_capacity: usize,
-        on_request: Option<RequestCallback>,
-    ) -> Self {
+    pub(crate) fn new(state: State, seed: Seed, options: SharedOptions) -> Self {
+        let SharedOptions {
+            app_url,
+            admin_address,
+            shutdown,
+            log_capacity,
+            on_request,
+            on_response,
+            limiter,
+        } = options;
         Self {
             state: Mutex::new(state),
             faults: Mutex::new(FaultQueues::default()),
@@ -79,6 +97,9 @@ impl Shared {
             log: Mutex::new(RequestLog::new(log_capacity)),
             log_enabled: log_capacity > 0,
             on_request,
+            on_response,
+            limiter,
+            admin_address,
             shutdown,
             app_url,
             seed,
@@ -124,9 +145,11 @@ impl Shared {
         lock(&self.log).clear();
     }
 
-    fn record(&self, host: Host, parts: &Parts, body: &[u8]) {
-        if !self.log_enabled && self.on_request.is_none() {
-            return;
+    /// Logs a request and calls `on_request`; the entry is returned when `on_response`
+    /// will need it.
+    fn record(&self, host: Host, parts: &Parts, body: &[u8]) -> Option<LoggedRequest> {
+        if !self.log_enabled && self.on_request.is_none() && self.on_response.is_none() {
+            return None;
         }
         let entry = LoggedRequest {
             host,
@@ -148,9 +171,34 @@ impl Shared {
         if let Some(callback) = &self.on_request {
             callback(&entry);
         }
-        if self.log_enabled {
-            lock(&self.log).push(entry);
+        let keep = self.on_response.is_some();
+        if !self.log_enabled {
+            return keep.then_some(entry);
         }
+        if keep {
+            lock(&self.log).push(entry.clone());
+            Some(entry)
+        } else {
+            lock(&self.log).push(entry);
+            None
+        }
+    }
+
+    /// The client id a rate-limited request counts for: the application of its bearer token,
+    /// else the `client_id` of a token endpoint's body when it names a known application,
+    /// else the seeded application.
+    fn application_of(&self, parts: &Parts, body: &[u8]) -> String {
+        let state = self.state();
+        let app = match bearer(&parts.headers) {
+            Some(token) => state.token_app(token),
+            None if matches!(parts.uri.path(), "/oauth/token" | "/oauth/token/revoke") => {
+                oauth_params(&parts.headers, body).ok().and_then(|params| {
+                    param(&params, "client_id").and_then(|id| state.app_index(id))
+                })
+            }
+            None => None,
+        };
+        state.client_id_of(app.unwrap_or(SEEDED_APP)).to_owned()
     }
 }
 
@@ -222,26 +270,47 @@ fn announces_too_much(parts: &Parts) -> bool {
 
 async fn handle_host(AxumState(ctx): AxumState<HostCtx>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    if announces_too_much(&parts) {
-        ctx.shared.record(ctx.host, &parts, &[]);
-        return empty(StatusCode::PAYLOAD_TOO_LARGE);
-    }
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
-        ctx.shared.record(ctx.host, &parts, &[]);
-        return empty(StatusCode::PAYLOAD_TOO_LARGE);
+    let body = if announces_too_much(&parts) {
+        None
+    } else {
+        axum::body::to_bytes(body, MAX_BODY).await.ok()
     };
-    ctx.shared.record(ctx.host, &parts, &body);
+    let entry = ctx
+        .shared
+        .record(ctx.host, &parts, body.as_deref().unwrap_or_default());
+    let response = match body {
+        None => empty(StatusCode::PAYLOAD_TOO_LARGE),
+        Some(body) => answer_host(&ctx, &parts, &body).await,
+    };
+    if let (Some(callback), Some(entry)) = (&ctx.shared.on_response, entry) {
+        callback(&entry, response.status().as_u16());
+    }
+    response
+}
+
+async fn answer_host(ctx: &HostCtx, parts: &Parts, body: &[u8]) -> Response {
     let path = parts.uri.path();
     let specific = Route::of(ctx.host, path);
+    // Every API-host request and the app host's token endpoints: what Cronofy's rate limits
+    // and the `Any` route cover (not the pages a user's browser shows).
     let any = ctx.host == Host::Api || specific.is_some();
+    if any {
+        if let Some(limiter) = &ctx.shared.limiter {
+            let application = ctx.shared.application_of(parts, body);
+            if !limiter.admit(&application) {
+                // Cronofy's answer over the limits: 429, an empty body, no Retry-After.
+                return empty(StatusCode::TOO_MANY_REQUESTS);
+            }
+        }
+    }
     if let Some(fault) = ctx.shared.pop_fault(specific, any) {
         if let Played::Answer(response) = fault.play(ctx.shared.shutdown.clone()).await {
             return response;
         }
     }
     match ctx.host {
-        Host::Api => api_host(&ctx.shared, &parts, &body),
-        Host::App => app_host(&ctx.shared, &parts, &body),
+        Host::Api => api_host(&ctx.shared, parts, body),
+        Host::App => app_host(&ctx.shared, parts, body),
     }
 }
 
@@ -418,18 +487,18 @@ fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str>
 }
 
 /// Checks the client credentials: `Err` is the OAuth error to answer.
+/// `Ok` is the application's index.
 fn check_client(
     state: &State,
     params: &HashMap<String, String>,
-) -> Result<(), (StatusCode, &'static str)> {
+) -> Result<usize, (StatusCode, &'static str)> {
     let (Some(id), Some(secret)) = (param(params, "client_id"), param(params, "client_secret"))
     else {
         return Err((StatusCode::BAD_REQUEST, "invalid_request"));
     };
-    if id != state.client_id || secret != state.client_secret {
-        return Err((StatusCode::UNAUTHORIZED, "invalid_client"));
-    }
-    Ok(())
+    state
+        .check_client(id, secret)
+        .ok_or((StatusCode::UNAUTHORIZED, "invalid_client"))
 }
 
 #[derive(Serialize)]
@@ -456,9 +525,10 @@ fn token(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
     };
     let issued: Result<IssuedTokens, GrantError> = {
         let mut state = shared.state();
-        if let Err((status, error)) = check_client(&state, &params) {
-            return oauth_error(status, error);
-        }
+        let app = match check_client(&state, &params) {
+            Ok(app) => app,
+            Err((status, error)) => return oauth_error(status, error),
+        };
         match grant_type {
             "authorization_code" => {
                 let (Some(code), Some(redirect_uri)) =
@@ -466,13 +536,13 @@ fn token(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
                 else {
                     return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
                 };
-                state.exchange_code(code, redirect_uri)
+                state.exchange_code(app, code, redirect_uri)
             }
             "refresh_token" => {
                 let Some(refresh_token) = param(&params, "refresh_token") else {
                     return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
                 };
-                state.refresh(refresh_token)
+                state.refresh(app, refresh_token)
             }
             _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
         }
@@ -501,13 +571,14 @@ fn revoke(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
     };
     let mut state = shared.state();
-    if let Err((status, error)) = check_client(&state, &params) {
-        return oauth_error(status, error);
-    }
+    let app = match check_client(&state, &params) {
+        Ok(app) => app,
+        Err((status, error)) => return oauth_error(status, error),
+    };
     if let Some(token) = param(&params, "token") {
-        state.revoke_token(token);
+        state.revoke_token(app, token);
     } else if let Some(sub) = param(&params, "sub") {
-        state.revoke_sub(sub);
+        state.revoke_sub(app, sub);
     } else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
     }
@@ -853,11 +924,10 @@ fn authorize(shared: &Shared, query: &str) -> Response {
     if get("response_type") != Some("code") {
         problems.push("response_type must be code.".to_owned());
     }
+    let app = get("client_id").and_then(|id| state.app_index(id));
     match get("client_id") {
         None => problems.push("client_id is required.".to_owned()),
-        Some(id) if id != state.client_id => {
-            problems.push("client_id is not a known client.".to_owned())
-        }
+        Some(_) if app.is_none() => problems.push("client_id is not a known client.".to_owned()),
         Some(_) => {}
     }
     match get("redirect_uri") {
@@ -880,21 +950,21 @@ fn authorize(shared: &Shared, query: &str) -> Response {
     }
     let redirect_uri = get("redirect_uri").unwrap_or_default();
     let scope = scope.unwrap_or_default();
-    let pending =
-        state.create_authorization(redirect_uri, params.get("state").map(String::as_str), scope);
+    let app = app.unwrap_or(SEEDED_APP);
+    let pending = state.create_authorization(
+        app,
+        redirect_uri,
+        params.get("state").map(String::as_str),
+        scope,
+    );
+    let app_name = state.app_name_of(app).to_owned();
     let profile_name = state
         .account(&state.user_account_id)
         .map_or_else(String::new, |a| a.profile.profile_name.clone());
     drop(state);
     html(
         StatusCode::OK,
-        html::consent(
-            &shared.seed.app_name,
-            &pending,
-            scope,
-            redirect_uri,
-            &profile_name,
-        ),
+        html::consent(&app_name, &pending, scope, redirect_uri, &profile_name),
     )
 }
 
@@ -922,8 +992,60 @@ struct AdminRequest<'a> {
     body_len: usize,
 }
 
+/// Why an admin request looks like it comes from a web page (cross-site request forgery or
+/// DNS rebinding), if it does: a `Host` other than the listener's own address, an `Origin`
+/// other than its own origin, a `Sec-Fetch-Site` other than `same-origin`/`none`, or a `POST`
+/// whose body is not declared `application/json` (the other types, `text/plain` among
+/// them, can be sent cross-site without a CORS preflight).
+fn cross_site_refusal(shared: &Shared, parts: &Parts) -> Option<&'static str> {
+    let own = shared.admin_address.as_deref().unwrap_or_default();
+    let header = |name: header::HeaderName| {
+        parts
+            .headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("\u{fffd}").trim())
+    };
+    match header(header::HOST) {
+        Some(host) if host.eq_ignore_ascii_case(own) => {}
+        _ => return Some("refused: the Host header must be this listener's address"),
+    }
+    if let Some(origin) = header(header::ORIGIN) {
+        let same = origin
+            .strip_prefix("http://")
+            .is_some_and(|rest| rest.eq_ignore_ascii_case(own));
+        if !same {
+            return Some("refused: a cross-site request (Origin is not this listener)");
+        }
+    }
+    if let Some(site) = header(header::HeaderName::from_static("sec-fetch-site")) {
+        if !(site.eq_ignore_ascii_case("same-origin") || site.eq_ignore_ascii_case("none")) {
+            return Some("refused: a cross-site request (Sec-Fetch-Site)");
+        }
+    }
+    if parts.method == Method::POST {
+        let essence = header(header::CONTENT_TYPE)
+            .and_then(|v| v.split(';').next())
+            .map(str::trim)
+            .unwrap_or_default();
+        if !essence.eq_ignore_ascii_case("application/json") {
+            return Some("refused: POST bodies must be sent as Content-Type: application/json");
+        }
+    }
+    None
+}
+
 async fn handle_admin(AxumState(shared): AxumState<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    if let Some(reason) = cross_site_refusal(&shared, &parts) {
+        return json(
+            StatusCode::FORBIDDEN,
+            &AdminMessage {
+                error: Some(reason.to_owned()),
+                route: None,
+                queued: None,
+            },
+        );
+    }
     if announces_too_much(&parts) {
         return empty(StatusCode::PAYLOAD_TOO_LARGE);
     }

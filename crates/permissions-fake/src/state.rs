@@ -23,6 +23,9 @@ const GRANT_CAPACITY: usize = 100_000;
 /// How many access tokens of one grant stay valid (refreshing more invalidates the oldest).
 const ACCESS_TOKENS_PER_GRANT: usize = 100;
 
+/// The index of the seeded application in `State::apps`.
+pub(crate) const SEEDED_APP: usize = 0;
+
 /// The permission level of a calendar before elevation.
 pub(crate) const SANDBOX: &str = "sandbox";
 /// The permission level after elevation.
@@ -264,6 +267,158 @@ pub struct AccountTokens {
     pub calendar_ids: Vec<String>,
 }
 
+/// An OAuth application (client) of the fake: the seeded one or one added with
+/// [`FakeCronofy::add_application`](crate::FakeCronofy::add_application). Rate limits apply
+/// per application. The credentials are the fake's own, random per fake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Application {
+    /// The OAuth client id (32 alphanumerics).
+    pub client_id: String,
+    /// The OAuth client secret (32 alphanumerics).
+    pub client_secret: String,
+    /// The application's name.
+    pub name: String,
+}
+
+/// How many accounts [`FakeCronofy::add_accounts`](crate::FakeCronofy::add_accounts) makes,
+/// how many of them are linked to Enterprise Connect, and the seed their layout is drawn from.
+///
+/// The same seed gives the same accounts (ids, calendars, flags, permission levels) for the
+/// same position; only the tokens are random.
+///
+/// ```
+/// use permissions_fake::ManyAccounts;
+///
+/// let spec = ManyAccounts::new(1000).enterprise(100).seed(7);
+/// assert_eq!((spec.count, spec.enterprise, spec.seed), (1000, 100, 7));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ManyAccounts {
+    /// How many accounts.
+    pub count: usize,
+    /// How many of them are Enterprise Connect accounts (spread evenly among them).
+    pub enterprise: usize,
+    /// The seed of their layout. Default `0`.
+    pub seed: u64,
+}
+
+impl ManyAccounts {
+    /// `count` user accounts, seed `0`.
+    pub fn new(count: usize) -> Self {
+        Self {
+            count,
+            enterprise: 0,
+            seed: 0,
+        }
+    }
+
+    /// How many of the accounts are linked to Enterprise Connect (at most `count`).
+    pub fn enterprise(mut self, enterprise: usize) -> Self {
+        self.enterprise = enterprise;
+        self
+    }
+
+    /// The seed of the accounts' layout.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+}
+
+/// Why [`FakeCronofy::add_accounts`](crate::FakeCronofy::add_accounts) refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ManyAccountsError {
+    /// More Enterprise Connect accounts asked for than accounts.
+    TooManyEnterprise {
+        /// The accounts asked for.
+        count: usize,
+        /// The Enterprise Connect accounts asked for.
+        enterprise: usize,
+    },
+}
+
+impl std::fmt::Display for ManyAccountsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::TooManyEnterprise { count, enterprise } => write!(
+                f,
+                "{enterprise} Enterprise Connect accounts asked for, but only {count} accounts"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ManyAccountsError {}
+
+/// An account made by [`FakeCronofy::add_accounts`](crate::FakeCronofy::add_accounts).
+///
+/// `Debug` does not show the tokens.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GeneratedAccount {
+    /// The caller's label, `acct-000001`, `acct-000002`, … in creation order (the `id` of
+    /// [`GeneratedAccount::json_line`]).
+    pub label: String,
+    /// The Cronofy account id (`acc_` + 24 hex).
+    pub account_id: String,
+    /// A valid access token of the account (granted to the seeded application).
+    pub access_token: String,
+    /// The refresh token of that grant.
+    pub refresh_token: String,
+    /// Whether the account is linked to Enterprise Connect (elevation granted at once).
+    pub enterprise_connect: bool,
+}
+
+impl GeneratedAccount {
+    /// The account as one line of `audit`'s input, without the newline:
+    /// `{"id":"acct-000001","access_token":"…"}`.
+    pub fn json_line(&self) -> String {
+        #[derive(Serialize)]
+        struct Line<'a> {
+            id: &'a str,
+            access_token: &'a str,
+        }
+        serde_json::to_string(&Line {
+            id: &self.label,
+            access_token: &self.access_token,
+        })
+        .unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for GeneratedAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedAccount")
+            .field("label", &self.label)
+            .field("account_id", &self.account_id)
+            .field("enterprise_connect", &self.enterprise_connect)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Writes accounts as JSON lines, `audit`'s input format (one
+/// [`GeneratedAccount::json_line`] per line).
+///
+/// # Errors
+///
+/// What writing to `out` returns.
+pub fn write_account_lines(
+    accounts: &[GeneratedAccount],
+    mut out: impl std::io::Write,
+) -> std::io::Result<()> {
+    for account in accounts {
+        out.write_all(account.json_line().as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+const GENERATED_CALENDAR_NAMES: [&str; 5] = ["Calendar", "Work", "Team", "Holidays", "Projects"];
+const GENERATED_PROVIDERS: [&str; 4] = ["google", "exchange", "apple", "live_connect"];
+
 /// The profile a code exchange names as `linking_profile`.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct LinkingProfile {
@@ -288,6 +443,8 @@ struct AccessEntry {
 
 #[derive(Debug)]
 struct Grant {
+    /// The application (index into `State::apps`) the grant was given to.
+    app: usize,
     account_id: String,
     scope: String,
     refresh_token: String,
@@ -297,6 +454,7 @@ struct Grant {
 
 #[derive(Debug)]
 struct CodeEntry {
+    app: usize,
     account_id: String,
     redirect_uri: String,
     scope: String,
@@ -306,6 +464,7 @@ struct CodeEntry {
 
 #[derive(Debug)]
 struct PendingAuthorization {
+    app: usize,
     redirect_uri: String,
     state: Option<String>,
     scope: String,
@@ -385,6 +544,8 @@ pub(crate) enum GrantError {
     UsedCode,
     ExpiredCode,
     RedirectMismatch,
+    /// The code was issued to another application.
+    ClientMismatch,
     UnknownRefreshToken,
 }
 
@@ -415,6 +576,10 @@ pub(crate) struct State {
     pub(crate) client_id: String,
     pub(crate) client_secret: String,
     pub(crate) app_name: String,
+    /// Every OAuth application; the seeded one is index 0.
+    apps: Vec<Application>,
+    /// Accounts made by [`State::add_generated_accounts`], in order.
+    generated: Vec<GeneratedAccount>,
     /// The account the consent page's Allow grants.
     pub(crate) user_account_id: String,
     accounts: HashMap<String, Account>,
@@ -452,6 +617,8 @@ impl State {
             client_id: ids::alnum(32),
             client_secret: ids::alnum(32),
             app_name: "Demo App".to_owned(),
+            apps: Vec::new(),
+            generated: Vec::new(),
             user_account_id: String::new(),
             accounts: HashMap::new(),
             access: HashMap::new(),
@@ -463,6 +630,11 @@ impl State {
             authorizations: Bounded::new(PAGE_CAPACITY),
             permission_requests: Bounded::new(PAGE_CAPACITY),
         };
+        state.apps.push(Application {
+            client_id: state.client_id.clone(),
+            client_secret: state.client_secret.clone(),
+            name: state.app_name.clone(),
+        });
         // The docs' list-calendars example, in order, then a writable primary calendar.
         // flags: readonly, deleted, primary, conferencing, attachments
         let google = ("pro_n23kjnwrw2", "google");
@@ -528,6 +700,15 @@ impl State {
     ///
     /// If the account id is taken, or two calendars share an id.
     pub(crate) fn add_account(&mut self, new: NewAccount) -> AccountTokens {
+        self.add_account_for(SEEDED_APP, new)
+    }
+
+    /// Adds an account whose ready grant belongs to application `app`.
+    ///
+    /// # Panics
+    ///
+    /// As [`State::add_account`].
+    pub(crate) fn add_account_for(&mut self, app: usize, new: NewAccount) -> AccountTokens {
         let account_id = new.id.unwrap_or_else(ids::account_id);
         assert!(
             !self.accounts.contains_key(&account_id),
@@ -567,7 +748,7 @@ impl State {
             .into_iter()
             .map(|calendar| self.add_calendar(&account_id, calendar))
             .collect();
-        let (access_token, refresh_token) = self.new_grant(&account_id, DEFAULT_SCOPE, true);
+        let (access_token, refresh_token) = self.new_grant(app, &account_id, DEFAULT_SCOPE, true);
         AccountTokens {
             account_id,
             access_token,
@@ -615,6 +796,142 @@ impl State {
         id
     }
 
+    /// Adds an OAuth application with random credentials.
+    pub(crate) fn add_application(&mut self, name: &str) -> Application {
+        let app = Application {
+            client_id: ids::alnum(32),
+            client_secret: ids::alnum(32),
+            name: name.to_owned(),
+        };
+        self.apps.push(app.clone());
+        app
+    }
+
+    /// The index of the application with this client id.
+    pub(crate) fn app_index(&self, client_id: &str) -> Option<usize> {
+        self.apps.iter().position(|a| a.client_id == client_id)
+    }
+
+    /// The application with these credentials, if they are right.
+    pub(crate) fn check_client(&self, client_id: &str, client_secret: &str) -> Option<usize> {
+        self.app_index(client_id)
+            .filter(|i| self.apps[*i].client_secret == client_secret)
+    }
+
+    /// The name of application `app` (the seeded one's for an unknown index).
+    pub(crate) fn app_name_of(&self, app: usize) -> &str {
+        self.apps
+            .get(app)
+            .map_or(self.app_name.as_str(), |a| a.name.as_str())
+    }
+
+    /// The client id of application `app` (the seeded one's for an unknown index).
+    pub(crate) fn client_id_of(&self, app: usize) -> &str {
+        self.apps
+            .get(app)
+            .map_or(self.client_id.as_str(), |a| a.client_id.as_str())
+    }
+
+    /// The application an access token was granted to, whatever its state (expired tokens
+    /// still name their application).
+    pub(crate) fn token_app(&self, access_token: &str) -> Option<usize> {
+        let entry = self.access.get(access_token)?;
+        self.grants.get(&entry.grant).map(|g| g.app)
+    }
+
+    /// Adds `spec.count` accounts with two to five calendars each, laid out from
+    /// `spec.seed` (see [`ManyAccounts`]), with a ready grant of the seeded application.
+    pub(crate) fn add_generated_accounts(
+        &mut self,
+        spec: ManyAccounts,
+    ) -> Result<Vec<GeneratedAccount>, ManyAccountsError> {
+        if spec.enterprise > spec.count {
+            return Err(ManyAccountsError::TooManyEnterprise {
+                count: spec.count,
+                enterprise: spec.enterprise,
+            });
+        }
+        let first = self.generated.len();
+        self.accounts.reserve(spec.count);
+        self.access.reserve(spec.count);
+        self.refresh.reserve(spec.count);
+        self.generated.reserve(spec.count);
+        let mut token_rng = ids::SplitMix::new(rand::random());
+        for k in 0..spec.count {
+            let number = first + k + 1;
+            // One small generator per account: the same seed gives the same account at the
+            // same position, whatever the batch sizes.
+            let mut rng =
+                ids::SplitMix::new(spec.seed ^ (number as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
+            // Spread the Enterprise Connect accounts evenly: exactly `enterprise` of them.
+            let enterprise_connect = spec.count > 0
+                && (k + 1) * spec.enterprise / spec.count > k * spec.enterprise / spec.count;
+            let mut account_id = format!("acc_{}", rng.hex(24));
+            while self.accounts.contains_key(&account_id) {
+                account_id = format!("acc_{}", rng.hex(24));
+            }
+            let suffix = rng.lower_alnum(10);
+            let profile = LinkingProfile {
+                provider_name: GENERATED_PROVIDERS[rng.below(GENERATED_PROVIDERS.len())].to_owned(),
+                profile_id: format!("pro_{suffix}"),
+                profile_name: format!("user{number}@example.com"),
+            };
+            let count = 2 + rng.below(4);
+            let calendars = (0..count)
+                .map(|i| {
+                    // The first calendar is the writable primary one; the others may be
+                    // read-only or deleted. Any of them may already be unrestricted.
+                    let readonly = i > 0 && rng.chance(25);
+                    let deleted = i > 0 && rng.chance(10);
+                    let unrestricted = rng.chance(30);
+                    FakeCalendar {
+                        id: format!("cal_{suffix}_{}", rng.lower_alnum(10)),
+                        name: GENERATED_CALENDAR_NAMES[i].to_owned(),
+                        profile_id: profile.profile_id.clone(),
+                        profile_name: profile.profile_name.clone(),
+                        provider_name: profile.provider_name.clone(),
+                        readonly,
+                        deleted,
+                        primary: i == 0,
+                        integrated_conferencing_available: false,
+                        attachments_available: false,
+                        permission_level: if unrestricted { UNRESTRICTED } else { SANDBOX }
+                            .to_owned(),
+                    }
+                })
+                .collect();
+            self.accounts.insert(
+                account_id.clone(),
+                Account {
+                    enterprise_connect,
+                    profile,
+                    calendars,
+                },
+            );
+            let (access_token, refresh_token) = (token_rng.alnum(32), token_rng.alnum(32));
+            self.insert_grant(
+                SEEDED_APP,
+                &account_id,
+                DEFAULT_SCOPE,
+                true,
+                (access_token.clone(), refresh_token.clone()),
+            );
+            self.generated.push(GeneratedAccount {
+                label: format!("acct-{number:06}"),
+                account_id,
+                access_token,
+                refresh_token,
+                enterprise_connect,
+            });
+        }
+        Ok(self.generated[first..].to_vec())
+    }
+
+    /// Every account made by [`State::add_generated_accounts`], in order.
+    pub(crate) fn generated_accounts(&self) -> &[GeneratedAccount] {
+        &self.generated
+    }
+
     pub(crate) fn account(&self, account_id: &str) -> Option<&Account> {
         self.accounts.get(account_id)
     }
@@ -626,11 +943,29 @@ impl State {
             .unwrap_or_default()
     }
 
-    fn new_grant(&mut self, account_id: &str, scope: &str, pinned: bool) -> (String, String) {
+    fn new_grant(
+        &mut self,
+        app: usize,
+        account_id: &str,
+        scope: &str,
+        pinned: bool,
+    ) -> (String, String) {
+        let tokens = (ids::alnum(32), ids::alnum(32));
+        self.insert_grant(app, account_id, scope, pinned, tokens.clone());
+        tokens
+    }
+
+    /// Records a grant with these `(access, refresh)` tokens.
+    fn insert_grant(
+        &mut self,
+        app: usize,
+        account_id: &str,
+        scope: &str,
+        pinned: bool,
+        (access_token, refresh_token): (String, String),
+    ) {
         let id = self.next_grant;
         self.next_grant += 1;
-        let refresh_token = ids::alnum(32);
-        let access_token = ids::alnum(32);
         self.refresh.insert(refresh_token.clone(), id);
         self.access.insert(
             access_token.clone(),
@@ -643,6 +978,7 @@ impl State {
         self.grants.insert(
             id,
             Grant {
+                app,
                 account_id: account_id.to_owned(),
                 scope: scope.to_owned(),
                 refresh_token: refresh_token.clone(),
@@ -663,7 +999,6 @@ impl State {
                 }
             }
         }
-        (access_token, refresh_token)
     }
 
     fn remove_grant(&mut self, id: u64) {
@@ -705,6 +1040,17 @@ impl State {
         redirect_uri: &str,
         scope: &str,
     ) -> String {
+        self.issue_code_for(SEEDED_APP, account_id, redirect_uri, scope)
+    }
+
+    /// Issues a code to application `app`. See [`State::issue_code`].
+    pub(crate) fn issue_code_for(
+        &mut self,
+        app: usize,
+        account_id: &str,
+        redirect_uri: &str,
+        scope: &str,
+    ) -> String {
         assert!(
             self.accounts.contains_key(account_id),
             "issue_code: unknown account {account_id}"
@@ -713,6 +1059,7 @@ impl State {
         self.codes.insert(
             code.clone(),
             CodeEntry {
+                app,
                 account_id: account_id.to_owned(),
                 redirect_uri: redirect_uri.to_owned(),
                 scope: scope.to_owned(),
@@ -726,6 +1073,7 @@ impl State {
     /// The `authorization_code` grant.
     pub(crate) fn exchange_code(
         &mut self,
+        app: usize,
         code: &str,
         redirect_uri: &str,
     ) -> Result<IssuedTokens, GrantError> {
@@ -739,6 +1087,9 @@ impl State {
         if entry.issued_at.elapsed() >= CODE_LIFETIME {
             return Err(GrantError::ExpiredCode);
         }
+        if entry.app != app {
+            return Err(GrantError::ClientMismatch);
+        }
         if entry.redirect_uri != redirect_uri {
             return Err(GrantError::RedirectMismatch);
         }
@@ -750,7 +1101,7 @@ impl State {
             .get(&account_id)
             .map(|a| a.profile.clone())
             .ok_or(GrantError::UnknownCode)?;
-        let (access_token, refresh_token) = self.new_grant(&account_id, &scope, false);
+        let (access_token, refresh_token) = self.new_grant(app, &account_id, &scope, false);
         Ok(IssuedTokens {
             access_token,
             refresh_token,
@@ -760,7 +1111,11 @@ impl State {
     }
 
     /// The `refresh_token` grant: a new access token, the same refresh token.
-    pub(crate) fn refresh(&mut self, refresh_token: &str) -> Result<IssuedTokens, GrantError> {
+    pub(crate) fn refresh(
+        &mut self,
+        app: usize,
+        refresh_token: &str,
+    ) -> Result<IssuedTokens, GrantError> {
         let id = *self
             .refresh
             .get(refresh_token)
@@ -768,6 +1123,7 @@ impl State {
         let grant = self
             .grants
             .get_mut(&id)
+            .filter(|grant| grant.app == app)
             .ok_or(GrantError::UnknownRefreshToken)?;
         let access_token = ids::alnum(32);
         grant.access_tokens.push_back(access_token.clone());
@@ -798,23 +1154,24 @@ impl State {
 
     /// Revokes the grant an access or refresh token belongs to; unknown tokens are ignored
     /// (RFC 7009).
-    pub(crate) fn revoke_token(&mut self, token: &str) {
+    pub(crate) fn revoke_token(&mut self, app: usize, token: &str) {
         let grant = self
             .refresh
             .get(token)
             .copied()
-            .or_else(|| self.access.get(token).map(|e| e.grant));
+            .or_else(|| self.access.get(token).map(|e| e.grant))
+            .filter(|id| self.grants.get(id).is_some_and(|g| g.app == app));
         if let Some(id) = grant {
             self.remove_grant(id);
         }
     }
 
-    /// Revokes every grant of an account.
-    pub(crate) fn revoke_sub(&mut self, sub: &str) {
+    /// Revokes every grant of an account given to application `app`.
+    pub(crate) fn revoke_sub(&mut self, app: usize, sub: &str) {
         let ids: Vec<u64> = self
             .grants
             .iter()
-            .filter(|(_, g)| g.account_id == sub)
+            .filter(|(_, g)| g.app == app && g.account_id == sub)
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
@@ -824,6 +1181,7 @@ impl State {
 
     pub(crate) fn create_authorization(
         &mut self,
+        app: usize,
         redirect_uri: &str,
         state: Option<&str>,
         scope: &str,
@@ -832,6 +1190,7 @@ impl State {
         self.authorizations.insert(
             id.clone(),
             PendingAuthorization {
+                app,
                 redirect_uri: redirect_uri.to_owned(),
                 state: state.map(str::to_owned),
                 scope: scope.to_owned(),
@@ -858,10 +1217,14 @@ impl State {
         let redirect_uri = pending.redirect_uri.clone();
         let state = pending.state.clone();
         let scope = pending.scope.clone();
+        let app = pending.app;
         let mut params = Vec::with_capacity(2);
         if approve {
             let account = self.user_account_id.clone();
-            params.push(("code", self.issue_code(&account, &redirect_uri, &scope)));
+            params.push((
+                "code",
+                self.issue_code_for(app, &account, &redirect_uri, &scope),
+            ));
         } else {
             params.push(("error", "access_denied".to_owned()));
         }
@@ -988,35 +1351,46 @@ mod tests {
     fn codes_are_single_use_and_bound_to_redirect() {
         let (mut state, seed) = State::seeded();
         let code = state.issue_code(&seed.account_id, "http://x/cb", DEFAULT_SCOPE);
+        let other = state.add_application("Other");
+        let other = state.app_index(&other.client_id).unwrap();
         assert_eq!(
-            state.exchange_code(&code, "http://x/other").unwrap_err(),
+            state.exchange_code(0, &code, "http://x/other").unwrap_err(),
             GrantError::RedirectMismatch
         );
-        let tokens = state.exchange_code(&code, "http://x/cb").unwrap();
         assert_eq!(
-            state.exchange_code(&code, "http://x/cb").unwrap_err(),
+            state
+                .exchange_code(other, &code, "http://x/cb")
+                .unwrap_err(),
+            GrantError::ClientMismatch
+        );
+        let tokens = state.exchange_code(0, &code, "http://x/cb").unwrap();
+        assert_eq!(
+            state.exchange_code(0, &code, "http://x/cb").unwrap_err(),
             GrantError::UsedCode
         );
         assert_eq!(
-            state.exchange_code("nope", "http://x/cb").unwrap_err(),
+            state.exchange_code(0, "nope", "http://x/cb").unwrap_err(),
             GrantError::UnknownCode
         );
-        let refreshed = state.refresh(&tokens.refresh_token).unwrap();
+        assert!(state.refresh(other, &tokens.refresh_token).is_err());
+        let refreshed = state.refresh(0, &tokens.refresh_token).unwrap();
         assert_eq!(refreshed.refresh_token, tokens.refresh_token);
         assert!(state.authenticate(&refreshed.access_token).is_ok());
-        state.revoke_token(&tokens.refresh_token);
+        state.revoke_token(other, &tokens.refresh_token);
+        assert!(state.authenticate(&refreshed.access_token).is_ok());
+        state.revoke_token(0, &tokens.refresh_token);
         assert_eq!(
             state.authenticate(&refreshed.access_token),
             Err(AuthError::Unknown)
         );
-        assert!(state.refresh(&tokens.refresh_token).is_err());
+        assert!(state.refresh(0, &tokens.refresh_token).is_err());
     }
 
     #[test]
     fn refresh_keeps_a_bounded_number_of_access_tokens() {
         let (mut state, seed) = State::seeded();
         for _ in 0..(ACCESS_TOKENS_PER_GRANT * 2) {
-            state.refresh(&seed.refresh_token).unwrap();
+            state.refresh(0, &seed.refresh_token).unwrap();
         }
         assert!(state.access.len() <= ACCESS_TOKENS_PER_GRANT + 2);
     }
