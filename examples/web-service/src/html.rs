@@ -37,10 +37,12 @@ pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let headers = response.headers_mut();
     // The pages show calendar names: keep them out of shared caches and the back-forward cache.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    // `/permission?state=…` must not leak its state value to sites linked from the page.
+    // `/permission?state=…` must not leak its state value to other sites. `same-origin`, not
+    // `no-referrer`: under `no-referrer` browsers send `Origin: null` on the app's own form
+    // posts, which the cross-site check would then refuse.
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     response
 }
