@@ -24,7 +24,10 @@ pub(crate) async fn same_origin_only(
     request: Request,
     next: Next,
 ) -> Response {
-    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
     if !safe && !from_this_origin(&state, request.headers()) {
         return html::error(
             StatusCode::FORBIDDEN,

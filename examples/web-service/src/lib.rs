@@ -573,11 +573,22 @@ async fn elevate(State(state): State<AppState>, session: Session, body: Bytes) -
     };
     // Kept before it is sent, so that however fast the user comes back, the return finds it.
     let pending = Pending::Permissions { calendars: chosen };
-    if let Err(e) = state.inner.store.pending.put(&flow, &state_value, &pending).await {
+    if let Err(e) = state
+        .inner
+        .store
+        .pending
+        .put(&flow, &state_value, &pending)
+        .await
+    {
         return pending_error(&e);
     }
     let access = AccessToken::new(connected.access_token.clone());
-    match state.inner.client.request_permissions(&access, &request).await {
+    match state
+        .inner
+        .client
+        .request_permissions(&access, &request)
+        .await
+    {
         Ok(PermissionsOutcome::Redirect { url }) => Redirect::to(url.as_str()).into_response(),
         Ok(PermissionsOutcome::Granted) => {
             // Nothing to come back from: the request is over.

@@ -102,7 +102,13 @@ async fn run() -> Result<(), Box<dyn Error>> {
     };
     let state = AppState::new(cronofy_client(hosts)?, credentials, &base_url)?.with_store(store);
     println!("Listening on {}: open {base_url}", listener.local_addr()?);
-    serve(listener, app(state), ServeOptions::default(), shutdown_signal()).await?;
+    serve(
+        listener,
+        app(state),
+        ServeOptions::default(),
+        shutdown_signal(),
+    )
+    .await?;
     println!("Stopped.");
     Ok(())
 }

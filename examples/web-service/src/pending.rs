@@ -113,8 +113,14 @@ impl fmt::Debug for PendingStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Memory(memory) => {
-                let flows = memory.lock().unwrap_or_else(PoisonError::into_inner).flows.len();
-                f.debug_struct("PendingStore::Memory").field("flows", &flows).finish()
+                let flows = memory
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .flows
+                    .len();
+                f.debug_struct("PendingStore::Memory")
+                    .field("flows", &flows)
+                    .finish()
             }
             Self::Redis(_) => f.write_str("PendingStore::Redis"),
         }
@@ -255,7 +261,9 @@ impl PendingStore {
                 let Some(value) = value else {
                     return Ok(None);
                 };
-                let json = value.split_once('|').map_or(value.as_str(), |(_, json)| json);
+                let json = value
+                    .split_once('|')
+                    .map_or(value.as_str(), |(_, json)| json);
                 serde_json::from_str(json)
                     .map(Some)
                     .map_err(PendingError::Decode)

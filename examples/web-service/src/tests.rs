@@ -49,7 +49,10 @@ impl Page {
 
     /// The value of the form's hidden token field.
     fn form_token(&self) -> String {
-        let at = self.body.find("name=\"csrf\" value=\"").expect("a form token");
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a form token");
         let value = &self.body[at + 19..];
         value[..value.find('"').unwrap()].to_owned()
     }
@@ -176,8 +179,11 @@ impl Harness {
         let code = self
             .fake
             .issue_code(account_id, &format!("{BASE}/oauth/callback"));
-        self.get(browser, &format!("/oauth/callback?code={code}&state={state}"))
-            .await
+        self.get(
+            browser,
+            &format!("/oauth/callback?code={code}&state={state}"),
+        )
+        .await
     }
 
     /// Steps 1-2 for `account_id` in a fresh browser.
@@ -236,12 +242,17 @@ async fn home_stores_nothing_and_offers_connect() {
     let mut browser = Browser::default();
     let page = h.get(&mut browser, "/").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.headers.get(header::SET_COOKIE).is_none(), "GET / stores nothing");
+    assert!(
+        page.headers.get(header::SET_COOKIE).is_none(),
+        "GET / stores nothing"
+    );
     assert!(page.body.contains("action=\"/connect\""), "{}", page.body);
     assert!(!page.body.contains("name=\"csrf\""), "no session, no token");
     assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
     assert_eq!(page.headers[header::X_FRAME_OPTIONS], "DENY");
-    let csp = page.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
 
     // Connect: the first thing stored, and a link to the authorize URL with a fresh state.
@@ -347,7 +358,12 @@ async fn finding_2_anonymous_visitors_do_not_evict_a_signed_in_session() {
     };
     assert_eq!(memory.counts(), (MAX_ANONYMOUS, 1));
     let list = h.get(&mut user, "/calendars").await;
-    assert_eq!(list.status, StatusCode::OK, "still signed in: {}", list.body);
+    assert_eq!(
+        list.status,
+        StatusCode::OK,
+        "still signed in: {}",
+        list.body
+    );
 }
 
 /// An app served on 127.0.0.1 with these options; the shutdown trigger and the serving task.
@@ -447,11 +463,19 @@ async fn finding_4_two_flows_per_session() {
     let back_a = h.answer(tab_a.location(), "accept").await;
     let done_a = h.get(&mut browser, &path_and_query(&back_a)).await;
     assert_eq!(done_a.status, StatusCode::OK, "{}", done_a.body);
-    assert!(done_a.body.contains("data-outcome=\"accepted\""), "{}", done_a.body);
+    assert!(
+        done_a.body.contains("data-outcome=\"accepted\""),
+        "{}",
+        done_a.body
+    );
     assert_eq!(done_a.level_of(HOME), "unrestricted");
     let done_b = h.get(&mut browser, &path_and_query(&back_b)).await;
     assert_eq!(done_b.status, StatusCode::OK, "{}", done_b.body);
-    assert!(done_b.body.contains("data-outcome=\"accepted\""), "{}", done_b.body);
+    assert!(
+        done_b.body.contains("data-outcome=\"accepted\""),
+        "{}",
+        done_b.body
+    );
     assert_eq!(done_b.level_of(PERSONAL), "unrestricted");
 
     // A used return again: the page says this app did nothing with it, and shows what
@@ -459,7 +483,11 @@ async fn finding_4_two_flows_per_session() {
     let replay = h.get(&mut browser, &path_and_query(&back_a)).await;
     assert_eq!(replay.status, StatusCode::BAD_REQUEST);
     assert!(replay.body.contains("already used"), "{}", replay.body);
-    assert!(!replay.body.contains("nothing was changed"), "{}", replay.body);
+    assert!(
+        !replay.body.contains("nothing was changed"),
+        "{}",
+        replay.body
+    );
     assert_eq!(replay.level_of(HOME), "unrestricted");
 
     // Two returns with the same state at the same time: exactly one passes.
@@ -504,7 +532,10 @@ async fn finding_5_cross_site_posts_are_refused() {
         attempt(&[("origin", "null")], &form),
         // Same origin, but no token or a wrong one.
         attempt(&[("origin", BASE)], &format!("calendar={HOME}")),
-        attempt(&[("origin", BASE)], &format!("csrf=x{token}&calendar={HOME}")),
+        attempt(
+            &[("origin", BASE)],
+            &format!("csrf=x{token}&calendar={HOME}"),
+        ),
         attempt(&[], &format!("calendar={HOME}")),
     ];
     for request in refused {
@@ -525,7 +556,10 @@ async fn finding_5_cross_site_posts_are_refused() {
     assert_eq!(connect.status, StatusCode::FORBIDDEN);
     // The app's own form passes.
     let ok = h
-        .send(attempt(&[("origin", BASE), ("sec-fetch-site", "same-origin")], &form))
+        .send(attempt(
+            &[("origin", BASE), ("sec-fetch-site", "same-origin")],
+            &form,
+        ))
         .await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
     // Every page refuses to be framed, the refusals included.
@@ -623,7 +657,11 @@ async fn accept_elevates_the_chosen_calendars_and_no_secret_reaches_a_page() {
         )
         .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
-    assert!(done.body.contains("data-outcome=\"accepted\""), "{}", done.body);
+    assert!(
+        done.body.contains("data-outcome=\"accepted\""),
+        "{}",
+        done.body
+    );
     assert_eq!(done.level_of(HOME), "unrestricted");
     assert_eq!(done.level_of(PERSONAL), "unrestricted");
     assert_eq!(done.level_of(BANK_HOLIDAYS), "sandbox");
@@ -654,7 +692,11 @@ async fn reject_changes_nothing() {
     assert_eq!(query_value(&back, "error").unwrap(), "access_denied");
     let done = h.get(&mut browser, &path_and_query(&back)).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
-    assert!(done.body.contains("data-outcome=\"rejected\""), "{}", done.body);
+    assert!(
+        done.body.contains("data-outcome=\"rejected\""),
+        "{}",
+        done.body
+    );
     assert_eq!(done.level_of(HOME), "sandbox");
     assert_eq!(h.levels(), before);
 }
@@ -671,7 +713,11 @@ async fn enterprise_connect_is_granted_at_once() {
         .collect();
     let page = h.elevate(&mut browser, &ids).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    assert!(page.body.contains("data-outcome=\"granted\""), "{}", page.body);
+    assert!(
+        page.body.contains("data-outcome=\"granted\""),
+        "{}",
+        page.body
+    );
     for id in &seed.enterprise_calendar_ids {
         assert_eq!(page.level_of(id), "unrestricted");
     }

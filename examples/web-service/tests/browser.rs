@@ -11,11 +11,11 @@
 #![cfg(unix)]
 
 use std::io::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fantoccini::{Client as WebDriver, ClientBuilder, Locator};
@@ -660,7 +660,8 @@ async fn proxy(replicas: [String; 2], log: Log) -> String {
         LegacyClient::builder(TokioExecutor::new()).build(HttpConnector::new());
     let turn = Arc::new(AtomicUsize::new(0));
     let forward = move |request: axum::http::Request<axum::body::Body>| {
-        let (http, replicas, log, turn) = (http.clone(), replicas.clone(), log.clone(), turn.clone());
+        let (http, replicas, log, turn) =
+            (http.clone(), replicas.clone(), log.clone(), turn.clone());
         async move {
             let path = request.uri().path().to_owned();
             let replica = match path.as_str() {
@@ -676,7 +677,10 @@ async fn proxy(replicas: [String; 2], log: Log) -> String {
                 parts.uri.path_and_query().map_or("/", |p| p.as_str())
             );
             parts.uri = target.parse().unwrap();
-            match http.request(axum::http::Request::from_parts(parts, body)).await {
+            match http
+                .request(axum::http::Request::from_parts(parts, body))
+                .await
+            {
                 Ok(response) => response.map(axum::body::Body::new),
                 Err(e) => axum::http::Response::builder()
                     .status(502)
@@ -709,7 +713,10 @@ async fn two_replicas_on_one_redis_serve_one_user() {
             );
         }
         let replicas: [String; 2] = [0, 1].map(|i| {
-            format!("http://127.0.0.1:{}", listeners[i].local_addr().unwrap().port())
+            format!(
+                "http://127.0.0.1:{}",
+                listeners[i].local_addr().unwrap().port()
+            )
         });
         let log = Log::default();
         // Browsers reach the app through the proxy: that is the base URL of both replicas.
