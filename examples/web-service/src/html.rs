@@ -37,10 +37,12 @@ pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let headers = response.headers_mut();
     // The pages show calendar names: keep them out of shared caches and the back-forward cache.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    // `/permission?state=…` must not leak its state value to sites linked from the page.
+    // `/permission?state=…` must not leak its state value to other sites. `same-origin`, not
+    // `no-referrer`: under `no-referrer` browsers send `Origin: null` on the app's own form
+    // posts, which the cross-site check would then refuse.
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     response
 }
@@ -52,7 +54,7 @@ margin:1rem 0}th,td{text-align:left;padding:.4rem .6rem;border-bottom:1px solid 
 .notice{padding:.8rem 1rem;border-radius:6px;margin:1rem 0}\
 .accepted,.granted{background:#dafbe1}.rejected{background:#fff8c5}\
 .error{background:#ffebe9}\
-a.button,button{display:inline-block;background:#0969da;color:#fff;border:0;\
+form{margin:0}a.button,button{display:inline-block;background:#0969da;color:#fff;border:0;\
 border-radius:6px;padding:.6rem 1rem;font-size:1rem;text-decoration:none;cursor:pointer}";
 
 /// An error page: a heading and one explanatory paragraph (`id="error"`).
@@ -68,8 +70,18 @@ pub(crate) fn error(status: StatusCode, title: &str, message: &str) -> Response 
     )
 }
 
-/// The home page: the "Connect your calendar" link to Cronofy's authorize URL.
-pub(crate) fn home(authorize_url: &str, connected: bool) -> String {
+/// The hidden form field with the session's form token.
+fn token_field(token: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+        crate::guard::FORM_TOKEN,
+        escape(token)
+    )
+}
+
+/// The home page: the "Connect your calendar" button, a form that `POST`s to `/connect`. A
+/// visitor with no session has no form token yet (nothing is stored before they press it).
+pub(crate) fn home(connected: bool, token: Option<&str>) -> String {
     let mut body = String::from(
         "<p>This example asks Cronofy for <em>unrestricted</em> access to the calendars you \
          choose (Extended Permissions).</p>\n",
@@ -82,8 +94,9 @@ pub(crate) fn home(authorize_url: &str, connected: bool) -> String {
     }
     let _ = writeln!(
         body,
-        "<p><a id=\"connect\" class=\"button\" href=\"{}\">Connect your calendar</a></p>",
-        escape(authorize_url)
+        "<form id=\"connect-form\" method=\"post\" action=\"/connect\">{}\
+         <button id=\"connect\" type=\"submit\">Connect your calendar</button></form>",
+        token.map(token_field).unwrap_or_default()
     );
     body
 }
@@ -99,9 +112,22 @@ pub(crate) enum Notice {
     Granted,
 }
 
-/// The calendar list, with a form to choose which calendars to elevate.
-pub(crate) fn calendars(list: &CalendarList, notice: Option<Notice>) -> String {
+/// The calendar list, with a form to choose which calendars to elevate, under an optional
+/// notice and an optional problem (`id="error"`).
+pub(crate) fn calendars(
+    list: &CalendarList,
+    notice: Option<Notice>,
+    problem: Option<&str>,
+    token: &str,
+) -> String {
     let mut body = String::new();
+    if let Some(problem) = problem {
+        let _ = writeln!(
+            body,
+            "<p id=\"error\" class=\"notice error\">{}</p>",
+            escape(problem)
+        );
+    }
     if let Some(notice) = notice {
         let (class, text) = match notice {
             Notice::Accepted => (
@@ -124,7 +150,11 @@ pub(crate) fn calendars(list: &CalendarList, notice: Option<Notice>) -> String {
     }
     let eligible = list.needing_elevation().count();
     if eligible > 0 {
-        body.push_str("<form id=\"elevate\" method=\"post\" action=\"/elevate\">\n");
+        let _ = writeln!(
+            body,
+            "<form id=\"elevate\" method=\"post\" action=\"/elevate\">{}",
+            token_field(token)
+        );
     }
     body.push_str(
         "<table id=\"calendars\">\n<thead><tr><th></th><th>Calendar</th><th>Account</th>\

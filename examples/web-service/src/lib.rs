@@ -23,11 +23,12 @@
 //!     "http://127.0.0.1:3000", // where browsers reach this app; redirect URIs start here
 //! )?;
 //! let router = app(state);
-//! // In a server: axum::serve(tokio::net::TcpListener::bind("127.0.0.1:3000").await?, router).await?
+//! // In a server, with a header-read timeout and a shutdown deadline:
+//! // serve(listener, router, ServeOptions::default(), shutdown_signal()).await?
 //!
 //! let home = router.oneshot(Request::get("/").body(Body::empty())?).await?;
 //! assert_eq!(home.status(), StatusCode::OK);
-//! assert!(home.headers()["set-cookie"].to_str()?.contains("HttpOnly"));
+//! assert!(home.headers().get("set-cookie").is_none(), "nothing stored before Connect");
 //! # Ok(()) }
 //! ```
 //!
@@ -35,33 +36,42 @@
 //!
 //! | route | step | what |
 //! | --- | --- | --- |
-//! | `GET /` | 1 | a "Connect your calendar" link to Cronofy's authorize URL, with a fresh random `state` kept in the session |
-//! | `GET /oauth/callback` | 1-2 | checks the `state`, exchanges the code for tokens, keeps them in the session, `303` to `/calendars` |
+//! | `GET /` | | the "Connect your calendar" button (a form); stores nothing |
+//! | `POST /connect` | 1 | a fresh random `state` among the browser's requests in flight, `303` to Cronofy's authorize URL |
+//! | `GET /oauth/callback` | 1-2 | takes the `state` (once), exchanges the code, cycles the session id, `303` to `/calendars` |
 //! | `GET /calendars` | 3 | the calendars with their access level, and a form (check boxes) to choose which to elevate |
-//! | `POST /elevate` | 4-5 | sends the permissions request, a fresh random `state` in its `redirect_uri`; `303` to Cronofy's page, or "granted" at once for Enterprise Connect |
-//! | `GET /permission` | 6 | checks the return (`redirect_uri` and `state`) and shows accepted, rejected or an error, then the refreshed list |
+//! | `POST /elevate` | 4-5 | a fresh `state` kept with the chosen calendars, the permissions request sent; `303` to Cronofy's page, or "granted" at once for Enterprise Connect |
+//! | `GET /permission` | 6 | takes the `state` (once), checks the return, shows accepted, rejected or what went wrong, above the refreshed list |
 //!
-//! # What stays on the server
+//! # Sessions
 //!
-//! Tokens never reach a page or a URL: the browser holds only a random session id, in an
-//! `HttpOnly`, `SameSite=Lax` cookie (plus `Secure` when the base URL is `https`). The sessions
-//! live in this process's memory; **that is the part a real app replaces** with its own
-//! session store and database (tokens encrypted at rest, refreshed tokens persisted through
-//! [`Session::on_refresh`](permissions_reqwest::Session::on_refresh)).
+//! [`tower_sessions`] manages them: a random id in an `HttpOnly`, `SameSite=Lax` cookie,
+//! `__Host-` prefixed and `Secure` on https; the id cycled at sign-in; an idle
+//! ([`IDLE_TIMEOUT`]) and an absolute ([`ABSOLUTE_LIFETIME`]) lifetime. Nothing is stored for a
+//! visitor until they press Connect. The records live in a [`Store`]: this process's memory
+//! (bounded), or Redis, shared by every replica. A real app keeps only its user id there and
+//! the Cronofy tokens in its database, encrypted at rest.
 //!
 //! # Returns are untrusted
 //!
-//! Anyone can send a user a link to `/oauth/callback` or `/permission`. Each return is read with
-//! the core's checks ([`AuthorizationRequest::parse_callback`],
-//! [`PermissionsRequest::parse_callback`]): it must be the `redirect_uri` that was sent, with
-//! the session's `state`. The URL checked is rebuilt from the configured base URL plus the
-//! request's path and query, never from the `Host` header, which the client chooses. A return
-//! that fails the check shows an error page and changes nothing: the request in flight stays
-//! answerable.
+//! Anyone can send a user a link to `/oauth/callback` or `/permission`. A return is acted on only
+//! if its `state` is one this browser's session has in flight (taken out atomically, so a state
+//! is used once even by two simultaneous returns), and then read with the core's checks
+//! ([`AuthorizationRequest::parse_callback`], [`PermissionsRequest::parse_callback`]) against
+//! the URL rebuilt from the configured base URL, never from the `Host` header.
+//!
+//! # Cross-site requests
+//!
+//! State changes only on POST. Every POST must come from this app's own origin (`Origin` and
+//! `Sec-Fetch-Site`) and carry the session's form token. Every page is sent with
+//! `X-Frame-Options: DENY` and `frame-ancestors 'none'`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod guard;
 mod html;
+mod pending;
+mod serve;
 mod sessions;
 #[cfg(test)]
 mod tests;
@@ -71,20 +81,31 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use permissions_core::error::{BaseUrlError, BuildError, CallbackError};
 use permissions_core::url::Url;
 use permissions_core::{
-    AuthorizationOutcome, AuthorizationRequest, BaseUrl, CallbackOutcome, ClientCredentials,
-    ExchangeCode, PermissionsOutcome, PermissionsRequest, RefreshToken,
+    AccessToken, AuthorizationOutcome, AuthorizationRequest, BaseUrl, CallbackOutcome,
+    ClientCredentials, ExchangeCode, Hosts, PermissionsOutcome, PermissionsRequest,
 };
-use permissions_reqwest::{Client, Session};
+use permissions_reqwest::Client;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::cookie::time::OffsetDateTime;
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use crate::html::Notice;
-use crate::sessions::{Sessions, cookie, random_token, session_id};
+use crate::pending::{Kind, Pending};
+use crate::sessions::{CONNECTED, CSRF, Connected, FLOW, random_token};
+
+pub use crate::pending::{MAX_FLOWS, MAX_PENDING, PENDING_TTL, PendingError};
+pub use crate::serve::{ServeOptions, serve, shutdown_signal};
+pub use crate::sessions::{
+    ABSOLUTE_LIFETIME, IDLE_TIMEOUT, MAX_ANONYMOUS, MAX_SIGNED_IN, SIGN_IN_TIMEOUT, Store,
+    StoreError,
+};
 
 /// The OAuth scopes asked for in step 1: enough to list calendars and work with their events,
 /// which is what unrestricted access is for.
@@ -96,8 +117,24 @@ pub const SCOPES: [&str; 5] = [
     "delete_event",
 ];
 
+/// The largest request body accepted (the forms are a few hundred bytes).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The Cronofy client for `hosts`.
+///
+/// **The seam for shared pacing.** Each replica's client paces its calls to Cronofy on its
+/// own; with several replicas, the pacing should be shared through Redis (the pacing issue's
+/// `permissions-redis` crate, not written yet). When it exists, this is the one place to give
+/// the builder that shared limiter (from the same `REDIS_URL`); nothing else changes.
+///
+/// # Errors
+/// The client's build error (no TLS roots, …).
+pub fn cronofy_client(hosts: Hosts) -> Result<Client, permissions_reqwest::Error> {
+    Client::builder().hosts(hosts).build()
+}
+
 /// Everything the handlers share: the Cronofy client, the app's credentials and base URL, and
-/// the in-memory sessions. Cheap to clone.
+/// the store. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState {
     inner: Arc<Inner>,
@@ -108,12 +145,15 @@ struct Inner {
     client: Client,
     credentials: ClientCredentials,
     base_url: BaseUrl,
-    sessions: Sessions,
+    /// `scheme://host[:port]`, as browsers send it in `Origin`.
+    origin: String,
+    store: Store,
 }
 
 impl AppState {
     /// The state of an app that talks to Cronofy through `client` (its hosts say which
     /// Cronofy), as the OAuth client `credentials`, and that browsers reach at `base_url`.
+    /// Sessions are kept in memory; [`AppState::with_store`] puts them in Redis.
     ///
     /// `base_url` is an origin (`https://app.example.com`, or `http://` on a loopback host for
     /// local runs) with no path: the app is served at its root. The redirect URIs are
@@ -131,24 +171,45 @@ impl AppState {
         if base_url.as_url().path() != "/" {
             return Err(ConfigError::BaseUrlPath);
         }
+        let origin = base_url.as_url().origin().ascii_serialization();
         let state = AppState {
             inner: Arc::new(Inner {
                 client,
                 credentials,
                 base_url,
-                sessions: Sessions::default(),
+                origin,
+                store: Store::memory(),
             }),
         };
         // Fail now, not on the first visitor, if no valid request can be built.
         state
-            .authorization_request()
+            .authorization_request(&random_token())
             .map_err(ConfigError::Request)?;
         Ok(state)
+    }
+
+    /// The same app, with its sessions and requests in flight in `store`.
+    #[must_use]
+    pub fn with_store(self, store: Store) -> AppState {
+        let inner = &self.inner;
+        AppState {
+            inner: Arc::new(Inner {
+                client: inner.client.clone(),
+                credentials: inner.credentials.clone(),
+                base_url: inner.base_url.clone(),
+                origin: inner.origin.clone(),
+                store,
+            }),
+        }
     }
 
     /// The base URL browsers reach this app at, ending with `/`.
     pub fn base_url(&self) -> &BaseUrl {
         &self.inner.base_url
+    }
+
+    fn origin(&self) -> &str {
+        &self.inner.origin
     }
 
     /// An absolute URL of this app, from a path relative to the base URL.
@@ -165,36 +226,43 @@ impl AppState {
         url.into()
     }
 
-    fn authorization_request(&self) -> Result<AuthorizationRequest, BuildError> {
+    /// The authorization request sent with `state`: rebuilt, not stored, when its return comes.
+    fn authorization_request(&self, state: &str) -> Result<AuthorizationRequest, BuildError> {
         AuthorizationRequest::new(
             self.inner.credentials.client_id.as_str(),
             self.url("oauth/callback").as_str(),
             SCOPES,
         )
-        .state(random_token())
+        .state(state)
         .build()
     }
 
-    fn sessions(&self) -> &Sessions {
-        &self.inner.sessions
-    }
-
-    /// The session id of the request's cookie, if it names a live session.
-    fn live_session(&self, headers: &HeaderMap) -> Option<String> {
-        let id = session_id(headers)?;
-        self.sessions().with(id, |_| ())?;
-        Some(id.to_owned())
-    }
-
-    /// The connected user's Cronofy session, if any.
-    fn cronofy(&self, headers: &HeaderMap) -> Option<(String, Session)> {
-        let id = session_id(headers)?;
-        let cronofy = self.sessions().with(id, |s| s.cronofy.clone())??;
-        Some((id.to_owned(), cronofy))
+    /// The permissions request for `calendars` sent with `state`.
+    fn permissions_request(
+        &self,
+        calendars: Vec<String>,
+        state: &str,
+    ) -> Result<PermissionsRequest, BuildError> {
+        PermissionsRequest::builder()
+            .calendars(calendars)
+            .redirect_uri(self.url("permission").as_str())
+            .state(state)
+            .build()
     }
 
     fn secure_cookies(&self) -> bool {
         self.inner.base_url.as_url().scheme() == "https"
+    }
+
+    /// The session cookie's name: `__Host-` prefixed when it is `Secure`, so that browsers
+    /// take it only from this exact origin over https, at `Path=/`, with no `Domain` (a
+    /// sibling subdomain cannot plant one).
+    fn cookie_name(&self) -> &'static str {
+        if self.secure_cookies() {
+            "__Host-session"
+        } else {
+            "session"
+        }
     }
 }
 
@@ -232,76 +300,192 @@ impl std::error::Error for ConfigError {
     }
 }
 
-/// The app's router, ready for `axum::serve`.
+/// The app's router, ready for [`serve`] (or `axum::serve`).
 pub fn app(state: AppState) -> Router {
+    let sessions = SessionManagerLayer::new(state.inner.store.sessions.clone())
+        .with_name(state.cookie_name())
+        .with_secure(state.secure_cookies())
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(IDLE_TIMEOUT));
     Router::new()
         .route("/", get(home))
+        .route("/connect", post(connect))
         .route("/oauth/callback", get(oauth_callback))
         .route("/calendars", get(calendars))
         .route("/elevate", post(elevate))
         .route("/permission", get(permission))
+        .layer(sessions)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::same_origin_only,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(guard::security_headers))
         .with_state(state)
 }
 
-/// `GET /`: a link to Cronofy's authorize URL, with a fresh state kept in the session.
-async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (id, new_session) = match state.live_session(&headers) {
-        Some(id) => (id, false),
-        None => (state.sessions().create(), true),
+/// A session-store failure: the page says so, with no detail (it could name the backend).
+fn store_error() -> Response {
+    html::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again later",
+        "The session store is not answering, so nothing was done. Try again in a moment.",
+    )
+}
+
+/// The connected user's Cronofy access, if this session has one within its absolute lifetime.
+async fn connected(session: &Session) -> Result<Option<Connected>, tower_sessions::session::Error> {
+    let Some(connected) = session.get::<Connected>(CONNECTED).await? else {
+        return Ok(None);
     };
-    let authorization = match state.authorization_request() {
+    if connected.expired(OffsetDateTime::now_utc()) {
+        session.flush().await?;
+        return Ok(None);
+    }
+    Ok(Some(connected))
+}
+
+/// The session's form token and flow key, made on first use.
+async fn token_and_flow(
+    session: &Session,
+) -> Result<(String, String), tower_sessions::session::Error> {
+    let token = match session.get::<String>(CSRF).await? {
+        Some(token) => token,
+        None => {
+            let token = random_token();
+            session.insert(CSRF, &token).await?;
+            token
+        }
+    };
+    let flow = match session.get::<String>(FLOW).await? {
+        Some(flow) => flow,
+        None => {
+            let flow = random_token();
+            session.insert(FLOW, &flow).await?;
+            flow
+        }
+    };
+    Ok((token, flow))
+}
+
+fn form(body: &Bytes) -> Vec<(String, String)> {
+    form_urlencoded::parse(body)
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect()
+}
+
+fn state_param(uri: &Uri) -> Option<String> {
+    form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(name, _)| name == "state")
+        .map(|(_, value)| value.into_owned())
+}
+
+fn bad_token() -> Response {
+    html::error(
+        StatusCode::FORBIDDEN,
+        "Refused",
+        "This form is out of date or was not sent from this app's page, so nothing was changed. \
+         Reload the page and try again.",
+    )
+}
+
+/// `GET /`: the Connect button. Reads the session if there is one; stores nothing.
+async fn home(session: Session) -> Response {
+    let connected = match connected(&session).await {
+        Ok(connected) => connected.is_some(),
+        Err(_) => return store_error(),
+    };
+    let token = match session.get::<String>(CSRF).await {
+        Ok(token) => token,
+        Err(_) => return store_error(),
+    };
+    html::page(
+        StatusCode::OK,
+        "Connect your calendar",
+        &html::home(connected, token.as_deref()),
+    )
+}
+
+/// `POST /connect`: step 1. A fresh `state`, kept among this browser's requests in flight, and
+/// a `303` to Cronofy's authorize URL. The first thing that stores anything for a visitor.
+async fn connect(State(state): State<AppState>, session: Session, body: Bytes) -> Response {
+    let signed_in = match connected(&session).await {
+        Ok(connected) => connected.is_some(),
+        Err(_) => return store_error(),
+    };
+    match session.get::<String>(CSRF).await {
+        Ok(Some(token)) if !guard::form_token_matches(&token, &form(&body)) => {
+            return bad_token();
+        }
+        Ok(_) => {}
+        Err(_) => return store_error(),
+    }
+    let Ok((_, flow)) = token_and_flow(&session).await else {
+        return store_error();
+    };
+    if !signed_in {
+        session.set_expiry(Some(Expiry::OnInactivity(SIGN_IN_TIMEOUT)));
+    }
+    let state_value = random_token();
+    let authorization = match state.authorization_request(&state_value) {
         Ok(authorization) => authorization,
         Err(e) => return internal_error(&e),
     };
-    let authorize_url = authorization.url(state.inner.client.hosts().app());
-    let connected = state
-        .sessions()
-        .with(&id, |s| {
-            s.authorization = Some(authorization);
-            s.cronofy.is_some()
-        })
-        .unwrap_or(false);
-    let mut response = html::page(
-        StatusCode::OK,
-        "Connect your calendar",
-        &html::home(authorize_url.as_str(), connected),
-    );
-    if new_session {
-        let value = cookie(&id, state.secure_cookies());
-        match HeaderValue::from_str(&value) {
-            Ok(value) => {
-                response.headers_mut().insert(header::SET_COOKIE, value);
-            }
-            Err(e) => return internal_error(&e),
-        }
+    if let Err(e) = state
+        .inner
+        .store
+        .pending
+        .put(&flow, &state_value, &Pending::Login)
+        .await
+    {
+        return pending_error(&e);
     }
-    response
+    Redirect::to(authorization.url(state.inner.client.hosts().app()).as_str()).into_response()
 }
 
 /// `GET /oauth/callback`: steps 1-2, the return from Cronofy's consent page.
-async fn oauth_callback(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    let pending = session_id(&headers)
-        .and_then(|id| Some((id, state.sessions().with(id, |s| s.authorization.clone())??)));
-    let Some((id, authorization)) = pending else {
-        return no_flow("No sign-in is in progress in this browser.");
+async fn oauth_callback(State(state): State<AppState>, session: Session, uri: Uri) -> Response {
+    let flow = match session.get::<String>(FLOW).await {
+        Ok(Some(flow)) => flow,
+        Ok(None) => return no_flow("No sign-in is in progress in this browser."),
+        Err(_) => return store_error(),
     };
-    let outcome = match authorization.parse_callback(&state.returned_url(&uri)) {
-        Ok(outcome) => outcome,
-        // Forged or stale: show it, and keep the request in flight answerable.
-        Err(e) => return bad_return(&e),
+    let Some(state_value) = state_param(&uri) else {
+        return not_an_answer("it carries no state");
     };
-    // The state matched: this request is answered, whatever the answer.
-    state.sessions().with(id, |s| s.authorization = None);
-    let code = match outcome {
-        AuthorizationOutcome::Granted { code } => code,
-        AuthorizationOutcome::Denied => {
+    // Taken once: of two returns with this state, only one gets past here.
+    let taken = state
+        .inner
+        .store
+        .pending
+        .take(&flow, Kind::Login, &state_value)
+        .await;
+    match taken {
+        Ok(Some(Pending::Login)) => {}
+        Ok(_) => {
+            return not_an_answer(
+                "it is not for a sign-in started in this browser, or it was already used",
+            );
+        }
+        Err(e) => return pending_error(&e),
+    }
+    let authorization = match state.authorization_request(&state_value) {
+        Ok(authorization) => authorization,
+        Err(e) => return internal_error(&e),
+    };
+    let code = match authorization.parse_callback(&state.returned_url(&uri)) {
+        Ok(AuthorizationOutcome::Granted { code }) => code,
+        Ok(AuthorizationOutcome::Denied) => {
             return html::error(
                 StatusCode::OK,
                 "Not connected",
                 "You did not allow access to your calendars, so nothing was connected.",
             );
         }
-        _ => return no_flow("Cronofy answered in a way this app does not know."),
+        Ok(_) => return no_flow("Cronofy answered in a way this app does not know."),
+        Err(e) => return bad_return(&e),
     };
     let exchange = ExchangeCode::new(
         state.inner.credentials.clone(),
@@ -312,39 +496,62 @@ async fn oauth_callback(State(state): State<AppState>, headers: HeaderMap, uri: 
         Ok(tokens) => tokens,
         Err(e) => return cronofy_error("Cronofy did not accept the sign-in", &e),
     };
-    // Cronofy sends a refresh token with every code exchange. Without one the session still
-    // works until the access token expires; its refresh is then refused before anything is sent.
-    let refresh = tokens
-        .refresh_token
-        .unwrap_or_else(|| RefreshToken::new(String::new()));
-    let cronofy = Session::new(
-        state.inner.client.clone(),
-        state.inner.credentials.clone(),
-        tokens.access_token,
-        refresh,
-    );
-    state.sessions().with(id, |s| s.cronofy = Some(cronofy));
+    // Signed in: a new session id (an id planted before sign-in is now worthless), a new form
+    // token, the sign-in lifetime replaced by the idle one.
+    let connected = Connected {
+        access_token: tokens.access_token.secret().to_owned(),
+        since: OffsetDateTime::now_utc().unix_timestamp(),
+    };
+    let signed_in = async {
+        session.cycle_id().await?;
+        session.insert(CSRF, random_token()).await?;
+        session.insert(CONNECTED, &connected).await?;
+        session.set_expiry(Some(Expiry::OnInactivity(IDLE_TIMEOUT)));
+        Ok::<(), tower_sessions::session::Error>(())
+    };
+    if signed_in.await.is_err() {
+        return store_error();
+    }
     Redirect::to("/calendars").into_response()
 }
 
 /// `GET /calendars`: step 3, the calendars and the form to choose which to elevate.
-async fn calendars(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match state.cronofy(&headers) {
-        Some((_, cronofy)) => calendars_page(&cronofy, None).await,
-        None => Redirect::to("/").into_response(),
+async fn calendars(State(state): State<AppState>, session: Session) -> Response {
+    match connected(&session).await {
+        Ok(Some(connected)) => {
+            let Ok(Some(token)) = session.get::<String>(CSRF).await else {
+                return store_error();
+            };
+            calendars_page(&state, &connected, None, None, &token).await
+        }
+        Ok(None) => Redirect::to("/").into_response(),
+        Err(_) => store_error(),
     }
 }
 
 /// `POST /elevate`: steps 4-5, ask for unrestricted access to the chosen calendars.
-async fn elevate(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some((id, cronofy)) = state.cronofy(&headers) else {
-        return Redirect::to("/").into_response();
+async fn elevate(State(state): State<AppState>, session: Session, body: Bytes) -> Response {
+    let connected = match connected(&session).await {
+        Ok(Some(connected)) => connected,
+        Ok(None) => return Redirect::to("/").into_response(),
+        Err(_) => return store_error(),
     };
-    // Several check boxes share the name `calendar`, which serde's form decoding does not
-    // collect; the form is read directly.
-    let chosen: Vec<String> = form_urlencoded::parse(&body)
+    let (token, flow) = match (
+        session.get::<String>(CSRF).await,
+        session.get::<String>(FLOW).await,
+    ) {
+        (Ok(Some(token)), Ok(Some(flow))) => (token, flow),
+        _ => return store_error(),
+    };
+    let form = form(&body);
+    if !guard::form_token_matches(&token, &form) {
+        return bad_token();
+    }
+    // Several check boxes share the name `calendar`.
+    let chosen: Vec<String> = form
+        .into_iter()
         .filter(|(name, _)| name == "calendar")
-        .map(|(_, value)| value.into_owned())
+        .map(|(_, value)| value)
         .collect();
     if chosen.is_empty() {
         return html::error(
@@ -353,12 +560,8 @@ async fn elevate(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             "Choose at least one calendar to ask unrestricted access for.",
         );
     }
-    let request = PermissionsRequest::builder()
-        .calendars(chosen)
-        .redirect_uri(state.url("permission").as_str())
-        .state(random_token())
-        .build();
-    let request = match request {
+    let state_value = random_token();
+    let request = match state.permissions_request(chosen.clone(), &state_value) {
         Ok(request) => request,
         Err(e) => {
             return html::error(
@@ -368,17 +571,34 @@ async fn elevate(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             );
         }
     };
-    match cronofy.request_permissions(&request).await {
-        Ok(PermissionsOutcome::Redirect { url }) => {
-            // Kept until the user comes back: the return must carry this request's state.
-            state
-                .sessions()
-                .with(&id, |s| s.permissions = Some(request));
-            Redirect::to(url.as_str()).into_response()
-        }
+    // Kept before it is sent, so that however fast the user comes back, the return finds it.
+    let pending = Pending::Permissions { calendars: chosen };
+    if let Err(e) = state
+        .inner
+        .store
+        .pending
+        .put(&flow, &state_value, &pending)
+        .await
+    {
+        return pending_error(&e);
+    }
+    let access = AccessToken::new(connected.access_token.clone());
+    match state
+        .inner
+        .client
+        .request_permissions(&access, &request)
+        .await
+    {
+        Ok(PermissionsOutcome::Redirect { url }) => Redirect::to(url.as_str()).into_response(),
         Ok(PermissionsOutcome::Granted) => {
-            state.sessions().with(&id, |s| s.permissions = None);
-            calendars_page(&cronofy, Some(Notice::Granted)).await
+            // Nothing to come back from: the request is over.
+            let _ = state
+                .inner
+                .store
+                .pending
+                .take(&flow, Kind::Permissions, &state_value)
+                .await;
+            calendars_page(&state, &connected, Some(Notice::Granted), None, &token).await
         }
         Ok(_) => no_flow("Cronofy answered in a way this app does not know."),
         Err(e) => cronofy_error("Cronofy did not accept the permissions request", &e),
@@ -386,47 +606,90 @@ async fn elevate(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
 }
 
 /// `GET /permission`: step 6, the return from Cronofy's permissions page.
-async fn permission(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    let Some((id, cronofy)) = state.cronofy(&headers) else {
-        return no_flow("No calendar account is connected in this browser.");
+async fn permission(State(state): State<AppState>, session: Session, uri: Uri) -> Response {
+    let connected = match connected(&session).await {
+        Ok(Some(connected)) => connected,
+        Ok(None) => return no_flow("No calendar account is connected in this browser."),
+        Err(_) => return store_error(),
     };
-    let Some(request) = state
-        .sessions()
-        .with(&id, |s| s.permissions.clone())
-        .flatten()
-    else {
-        return no_flow("No permissions request is in progress in this browser.");
+    let (token, flow) = match (
+        session.get::<String>(CSRF).await,
+        session.get::<String>(FLOW).await,
+    ) {
+        (Ok(Some(token)), Ok(Some(flow))) => (token, flow),
+        _ => return store_error(),
+    };
+    let taken = match state_param(&uri) {
+        None => Ok(None),
+        Some(state_value) => state
+            .inner
+            .store
+            .pending
+            .take(&flow, Kind::Permissions, &state_value)
+            .await
+            .map(|taken| taken.map(|pending| (state_value, pending))),
+    };
+    let (state_value, calendars) = match taken {
+        Ok(Some((state_value, Pending::Permissions { calendars }))) => (state_value, calendars),
+        Ok(_) => {
+            // Not ours to act on; what Cronofy did is what the refreshed list shows.
+            let problem = "This link does not answer a request for access made from this \
+                           browser, or it was already used, so this app did nothing with it. \
+                           The list below is what Cronofy says now.";
+            let mut response =
+                calendars_page(&state, &connected, None, Some(problem), &token).await;
+            if response.status() == StatusCode::OK {
+                *response.status_mut() = StatusCode::BAD_REQUEST;
+            }
+            return response;
+        }
+        Err(e) => return pending_error(&e),
+    };
+    let request = match state.permissions_request(calendars, &state_value) {
+        Ok(request) => request,
+        Err(e) => return internal_error(&e),
     };
     let notice = match request.parse_callback(&state.returned_url(&uri)) {
         Ok(CallbackOutcome::Accepted) => Notice::Accepted,
         Ok(CallbackOutcome::Rejected) => Notice::Rejected,
         Ok(_) => return no_flow("Cronofy answered in a way this app does not know."),
         Err(e @ CallbackError::Error { .. }) => {
-            // A genuine return (the state matched) that reports an error: the request is over.
-            state.sessions().with(&id, |s| s.permissions = None);
-            return html::error(
-                StatusCode::BAD_GATEWAY,
-                "Cronofy reported an error",
-                &e.to_string(),
-            );
+            let problem = format!("Cronofy reported an error: {e}");
+            let mut response =
+                calendars_page(&state, &connected, None, Some(&problem), &token).await;
+            *response.status_mut() = StatusCode::BAD_GATEWAY;
+            return response;
         }
-        // Forged or stale: show it, and keep the request in flight answerable.
         Err(e) => return bad_return(&e),
     };
-    state.sessions().with(&id, |s| s.permissions = None);
-    calendars_page(&cronofy, Some(notice)).await
+    calendars_page(&state, &connected, Some(notice), None, &token).await
 }
 
-/// The calendar list, freshly read from Cronofy, under an optional notice.
-async fn calendars_page(cronofy: &Session, notice: Option<Notice>) -> Response {
-    match cronofy.list_calendars().await {
+/// The calendar list, freshly read from Cronofy, under an optional notice or problem.
+async fn calendars_page(
+    state: &AppState,
+    connected: &Connected,
+    notice: Option<Notice>,
+    problem: Option<&str>,
+    token: &str,
+) -> Response {
+    let access = AccessToken::new(connected.access_token.clone());
+    match state.inner.client.list_calendars(&access).await {
         Ok(list) => html::page(
             StatusCode::OK,
             "Your calendars",
-            &html::calendars(&list, notice),
+            &html::calendars(&list, notice, problem, token),
         ),
         Err(e) => cronofy_error("Cannot list your calendars", &e),
     }
+}
+
+fn not_an_answer(why: &str) -> Response {
+    html::error(
+        StatusCode::BAD_REQUEST,
+        "This link is not a valid answer",
+        &format!("This page was opened with a link that this app did nothing with: {why}."),
+    )
 }
 
 fn bad_return(error: &CallbackError) -> Response {
@@ -435,13 +698,21 @@ fn bad_return(error: &CallbackError) -> Response {
         "This link is not a valid answer",
         &format!(
             "This page was opened with a link that does not answer a request made from this \
-             browser, so nothing was changed ({error})."
+             browser, so this app did nothing with it ({error})."
         ),
     )
 }
 
 fn no_flow(message: &str) -> Response {
     html::error(StatusCode::BAD_REQUEST, "Nothing to continue", message)
+}
+
+fn pending_error(error: &PendingError) -> Response {
+    html::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again later",
+        &format!("{error}; nothing was done."),
+    )
 }
 
 /// An error from Cronofy or the network. Its text holds no token, code, secret or URL query.

@@ -11,6 +11,9 @@
 //! | `CRONOFY_API_URL`, `CRONOFY_APP_URL` | | custom hosts instead of a data center (both) |
 //! | `APP_LISTEN` | `127.0.0.1:3000` | the address to listen on |
 //! | `APP_BASE_URL` | `http://{APP_LISTEN}` | where browsers reach the app (`https://…`, or `http://` on a loopback host; no path); register `{APP_BASE_URL}/oauth/callback` as a redirect URI |
+//! | `REDIS_URL` | (memory) | `redis://host:port/db`: sessions and requests in flight in Redis, shared by every replica given the same URL |
+//!
+//! SIGINT (Ctrl-C) and SIGTERM stop it: requests in progress get 10 s to finish.
 
 use std::env;
 use std::error::Error;
@@ -18,8 +21,9 @@ use std::process::ExitCode;
 
 use permissions_core::{BaseUrl, ClientCredentials, ClientSecret, DataCenter, Hosts};
 use permissions_fake::FakeCronofy;
-use permissions_reqwest::Client;
-use permissions_web_example::{AppState, app};
+use permissions_web_example::{
+    AppState, ServeOptions, Store, app, cronofy_client, serve, shutdown_signal,
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -88,19 +92,23 @@ async fn run() -> Result<(), Box<dyn Error>> {
         }
     };
 
-    let state = AppState::new(
-        Client::builder().hosts(hosts).build()?,
-        credentials,
-        &base_url,
-    )?;
+    let store = match var("REDIS_URL") {
+        Some(url) => {
+            let store = Store::redis(&url).await?;
+            println!("Sessions are kept in Redis (REDIS_URL).");
+            store
+        }
+        None => Store::memory(),
+    };
+    let state = AppState::new(cronofy_client(hosts)?, credentials, &base_url)?.with_store(store);
     println!("Listening on {}: open {base_url}", listener.local_addr()?);
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async {
-            // If Ctrl-C cannot be watched, run until killed.
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        })
-        .await?;
+    serve(
+        listener,
+        app(state),
+        ServeOptions::default(),
+        shutdown_signal(),
+    )
+    .await?;
+    println!("Stopped.");
     Ok(())
 }

@@ -1,5 +1,9 @@
 //! The router without a browser: requests through `tower::ServiceExt::oneshot`, Cronofy played
 //! by `permissions-fake`. The browser test (`tests/browser.rs`) drives the same flow in Chromium.
+//!
+//! The five findings of issue 14 each have a test here, named `finding_N_…`.
+
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
@@ -7,6 +11,7 @@ use permissions_core::url::Url;
 use permissions_core::{ClientSecret, Hosts};
 use permissions_fake::FakeCronofy;
 use permissions_reqwest::ReqwestTransport;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tower::ServiceExt as _;
 
 use super::*;
@@ -16,10 +21,12 @@ const BASE: &str = "http://127.0.0.1:3000";
 const HOME: &str = "cal_n23kjnwrw2_jsdfjksn234";
 const WORK_DELETED: &str = "cal_n23kjnwrw2_n1k323nkj23";
 const PERSONAL: &str = "cal_fe145c37de_w0rkab1e001";
+const BANK_HOLIDAYS: &str = "cal_fe145c37de_3nkj23wejk1";
 
 struct Harness {
     fake: FakeCronofy,
     state: AppState,
+    router: Router,
 }
 
 #[derive(Debug)]
@@ -34,19 +41,20 @@ impl Page {
         self.headers[header::LOCATION].to_str().unwrap()
     }
 
-    /// The `name=value` part of the `Set-Cookie` header.
-    fn cookie(&self) -> String {
-        let set = self.headers[header::SET_COOKIE].to_str().unwrap();
-        set.split(';').next().unwrap().to_owned()
+    /// The `name=value` part of the `Set-Cookie` header, if any.
+    fn set_cookie(&self) -> Option<String> {
+        let set = self.headers.get(header::SET_COOKIE)?.to_str().unwrap();
+        Some(set.split(';').next().unwrap().to_owned())
     }
 
-    /// The `Connect your calendar` link, unescaped.
-    fn connect_url(&self) -> Url {
-        let start = self.body.find("id=\"connect\"").expect("a connect link");
-        let href = &self.body[start..];
-        let href = &href[href.find("href=\"").unwrap() + 6..];
-        let href = &href[..href.find('"').unwrap()];
-        Url::parse(&href.replace("&amp;", "&")).unwrap()
+    /// The value of the form's hidden token field.
+    fn form_token(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a form token");
+        let value = &self.body[at + 19..];
+        value[..value.find('"').unwrap()].to_owned()
     }
 
     /// The access level shown for a calendar.
@@ -68,8 +76,22 @@ fn query_value(url: &Url, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+fn path_and_query(url: &Url) -> String {
+    format!("{}?{}", url.path(), url.query().unwrap_or(""))
+}
+
+/// One browser: its cookie, kept from `Set-Cookie` as a browser would.
+#[derive(Clone, Debug, Default)]
+struct Browser {
+    cookie: Option<String>,
+}
+
 impl Harness {
     async fn new() -> Harness {
+        Harness::with_base(BASE).await
+    }
+
+    async fn with_base(base: &str) -> Harness {
         let fake = FakeCronofy::start().await.unwrap();
         let hosts = Hosts::custom(
             BaseUrl::parse(fake.api_url()).unwrap(),
@@ -81,12 +103,17 @@ impl Harness {
             ClientSecret::new(seed.client_secret.as_str()),
         );
         let client = Client::builder().hosts(hosts).build().unwrap();
-        let state = AppState::new(client, credentials, BASE).unwrap();
-        Harness { fake, state }
+        let state = AppState::new(client, credentials, base).unwrap();
+        let router = app(state.clone());
+        Harness {
+            fake,
+            state,
+            router,
+        }
     }
 
     async fn send(&self, request: Request<Body>) -> Page {
-        let response = app(self.state.clone()).oneshot(request).await.unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
         let body = axum::body::to_bytes(response.into_body(), 1 << 20)
@@ -99,40 +126,89 @@ impl Harness {
         }
     }
 
-    async fn get(&self, uri: &str, cookie: Option<&str>) -> Page {
-        let mut request = Request::get(uri);
-        if let Some(cookie) = cookie {
-            request = request.header(header::COOKIE, cookie);
+    /// A request from `browser`, whose cookie follows any `Set-Cookie` in the answer.
+    async fn send_as(&self, browser: &mut Browser, mut request: Request<Body>) -> Page {
+        if let Some(cookie) = &browser.cookie {
+            request
+                .headers_mut()
+                .insert(header::COOKIE, cookie.parse().unwrap());
         }
-        self.send(request.body(Body::empty()).unwrap()).await
+        let page = self.send(request).await;
+        if let Some(set) = page.set_cookie() {
+            browser.cookie = Some(set);
+        }
+        page
     }
 
-    async fn post_form(&self, uri: &str, cookie: &str, form: &str) -> Page {
+    async fn get(&self, browser: &mut Browser, uri: &str) -> Page {
+        self.send_as(browser, Request::get(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    /// A form POST as the app's own page sends it (same origin).
+    async fn post(&self, browser: &mut Browser, uri: &str, form: &str) -> Page {
         let request = Request::post(uri)
-            .header(header::COOKIE, cookie)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ORIGIN, BASE)
+            .header("sec-fetch-site", "same-origin")
             .body(Body::from(form.to_owned()))
             .unwrap();
-        self.send(request).await
+        self.send_as(browser, request).await
     }
 
-    /// Steps 1-2 for `account_id`, the consent page skipped: returns the session cookie.
-    async fn connect(&self, account_id: &str) -> String {
-        let home = self.get("/", None).await;
-        let cookie = home.cookie();
-        let state = query_value(&home.connect_url(), "state").unwrap();
+    /// Presses Connect: returns the `state` of the authorize URL it was sent to.
+    async fn press_connect(&self, browser: &mut Browser) -> String {
+        let home = self.get(browser, "/").await;
+        let form = if home.body.contains("name=\"csrf\"") {
+            format!("csrf={}", home.form_token())
+        } else {
+            String::new()
+        };
+        let connect = self.post(browser, "/connect", &form).await;
+        assert_eq!(connect.status, StatusCode::SEE_OTHER, "{}", connect.body);
+        let url = Url::parse(connect.location()).unwrap();
+        assert_eq!(
+            url.as_str().split('?').next().unwrap(),
+            format!("{}/oauth/authorize", self.fake.app_url())
+        );
+        query_value(&url, "state").unwrap()
+    }
+
+    /// The return from the consent page for `account_id` with `state`.
+    async fn come_back(&self, browser: &mut Browser, account_id: &str, state: &str) -> Page {
         let code = self
             .fake
             .issue_code(account_id, &format!("{BASE}/oauth/callback"));
-        let back = self
-            .get(
-                &format!("/oauth/callback?code={code}&state={state}"),
-                Some(&cookie),
-            )
-            .await;
+        self.get(
+            browser,
+            &format!("/oauth/callback?code={code}&state={state}"),
+        )
+        .await
+    }
+
+    /// Steps 1-2 for `account_id` in a fresh browser.
+    async fn connect(&self, account_id: &str) -> Browser {
+        let mut browser = Browser::default();
+        self.connect_in(&mut browser, account_id).await;
+        browser
+    }
+
+    async fn connect_in(&self, browser: &mut Browser, account_id: &str) {
+        let state = self.press_connect(browser).await;
+        let back = self.come_back(browser, account_id, &state).await;
         assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
         assert_eq!(back.location(), "/calendars");
-        cookie
+    }
+
+    /// `POST /elevate` for these calendars from the calendars page: the answer.
+    async fn elevate(&self, browser: &mut Browser, calendars: &[&str]) -> Page {
+        let list = self.get(browser, "/calendars").await;
+        assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+        let mut form = format!("csrf={}", list.form_token());
+        for id in calendars {
+            form.push_str(&format!("&calendar={id}"));
+        }
+        self.post(browser, "/elevate", &form).await
     }
 
     /// The user's decision on the fake's permissions page at `url`: the URL they come back on.
@@ -154,40 +230,47 @@ impl Harness {
             .collect()
     }
 
-    fn access_token(&self, cookie: &str) -> String {
-        let id = cookie.trim_start_matches("session=");
-        self.state
-            .sessions()
-            .with(id, |s| {
-                s.cronofy
-                    .as_ref()
-                    .map(|c| c.access_token().secret().to_owned())
-            })
-            .flatten()
-            .expect("a connected session")
+    fn permission_requests(&self) -> usize {
+        self.fake
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/v1/permissions")
+            .count()
     }
 }
 
-fn path_and_query(url: &Url) -> String {
-    format!("{}?{}", url.path(), url.query().unwrap_or(""))
-}
-
 #[tokio::test]
-async fn home_links_to_the_authorize_url_with_a_fresh_state() {
+async fn home_stores_nothing_and_offers_connect() {
     let h = Harness::new().await;
-    let page = h.get("/", None).await;
+    let mut browser = Browser::default();
+    let page = h.get(&mut browser, "/").await;
     assert_eq!(page.status, StatusCode::OK);
-    let set_cookie = page.headers[header::SET_COOKIE].to_str().unwrap();
-    assert!(set_cookie.contains("; HttpOnly"), "{set_cookie}");
-    assert!(set_cookie.contains("; SameSite=Lax"), "{set_cookie}");
-    assert!(!set_cookie.contains("Secure"), "plain http: {set_cookie}");
-    assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
-
-    let url = page.connect_url();
-    assert_eq!(
-        url.as_str().split('?').next().unwrap(),
-        format!("{}/oauth/authorize", h.fake.app_url())
+    assert!(
+        page.headers.get(header::SET_COOKIE).is_none(),
+        "GET / stores nothing"
     );
+    assert!(page.body.contains("action=\"/connect\""), "{}", page.body);
+    assert!(!page.body.contains("name=\"csrf\""), "no session, no token");
+    assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(page.headers[header::X_FRAME_OPTIONS], "DENY");
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+
+    // Connect: the first thing stored, and a link to the authorize URL with a fresh state.
+    let home = h.get(&mut browser, "/").await;
+    assert!(home.headers.get(header::SET_COOKIE).is_none());
+    let connect = h.post(&mut browser, "/connect", "").await;
+    assert_eq!(connect.status, StatusCode::SEE_OTHER);
+    let set_cookie = connect.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(set_cookie.starts_with("session="), "{set_cookie}");
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    assert!(set_cookie.contains("Path=/"), "{set_cookie}");
+    assert!(set_cookie.contains("Max-Age="), "{set_cookie}");
+    assert!(!set_cookie.contains("Secure"), "plain http: {set_cookie}");
+    let url = Url::parse(connect.location()).unwrap();
     let seed = h.fake.seed();
     assert_eq!(query_value(&url, "response_type").unwrap(), "code");
     assert_eq!(query_value(&url, "client_id").unwrap(), seed.client_id);
@@ -199,76 +282,336 @@ async fn home_links_to_the_authorize_url_with_a_fresh_state() {
     let state = query_value(&url, "state").unwrap();
     assert_eq!(state.len(), 32);
 
-    // Each visit gets its own state; a known session keeps its cookie.
-    let again = h.get("/", Some(&page.cookie())).await;
-    assert!(again.headers.get(header::SET_COOKIE).is_none());
-    assert_ne!(query_value(&again.connect_url(), "state").unwrap(), state);
-    let other = h.get("/", None).await;
-    assert_ne!(other.cookie(), page.cookie());
-    // Nothing secret on the page.
-    assert!(!page.body.contains(&seed.client_secret));
+    // Now the home page carries the session's form token, and the next press needs it.
+    let home = h.get(&mut browser, "/").await;
+    let token = home.form_token();
+    let without = h.post(&mut browser, "/connect", "").await;
+    assert_eq!(without.status, StatusCode::FORBIDDEN);
+    let again = h
+        .post(&mut browser, "/connect", &format!("csrf={token}"))
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    let second = query_value(&Url::parse(again.location()).unwrap(), "state").unwrap();
+    assert_ne!(second, state);
+    assert!(!home.body.contains(&seed.client_secret));
+}
+
+#[tokio::test]
+async fn on_https_the_cookie_is_host_prefixed_and_secure() {
+    let h = Harness::with_base("https://app.example.com").await;
+    let response = h
+        .router
+        .clone()
+        .oneshot(
+            Request::post("/connect")
+                .header(header::ORIGIN, "https://app.example.com")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let set_cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
+    assert!(set_cookie.starts_with("__Host-session="), "{set_cookie}");
+    assert!(set_cookie.contains("Secure"), "{set_cookie}");
+    assert!(set_cookie.contains("Path=/"), "{set_cookie}");
+    assert!(!set_cookie.contains("Domain"), "{set_cookie}");
+}
+
+/// Finding 1: an id taken before sign-in and planted in the victim's browser must be
+/// worthless once the victim signs in.
+#[tokio::test]
+async fn finding_1_the_session_id_changes_at_sign_in() {
+    let h = Harness::new().await;
+    // The attacker gets a session id of their own...
+    let mut attacker = Browser::default();
+    h.press_connect(&mut attacker).await;
+    let planted = attacker.cookie.clone().unwrap();
+    // ...and plants it in the victim's browser, who then signs in.
+    let mut victim = Browser {
+        cookie: Some(planted.clone()),
+    };
+    h.connect_in(&mut victim, &h.fake.seed().account_id).await;
+    let signed_in = victim.cookie.clone().unwrap();
+    assert_ne!(signed_in, planted, "a new id at sign-in");
+
+    let victims = h.get(&mut victim, "/calendars").await;
+    assert_eq!(victims.status, StatusCode::OK);
+    let stolen = h.get(&mut attacker, "/calendars").await;
+    assert_eq!(stolen.status, StatusCode::SEE_OTHER, "{}", stolen.body);
+    assert_eq!(stolen.location(), "/");
+    assert!(!stolen.body.contains(HOME));
+}
+
+/// Finding 2: anonymous visitors, even many pressing Connect, never push out a signed-in
+/// session.
+#[tokio::test]
+async fn finding_2_anonymous_visitors_do_not_evict_a_signed_in_session() {
+    let h = Harness::new().await;
+    let mut user = h.connect(&h.fake.seed().account_id).await;
+    for _ in 0..100 {
+        let home = h.get(&mut Browser::default(), "/").await;
+        assert!(home.headers.get(header::SET_COOKIE).is_none());
+    }
+    for _ in 0..MAX_ANONYMOUS + 50 {
+        h.post(&mut Browser::default(), "/connect", "").await;
+    }
+    let sessions::Sessions::Memory(memory) = &h.state.inner.store.sessions else {
+        unreachable!("the default store is in memory")
+    };
+    assert_eq!(memory.counts(), (MAX_ANONYMOUS, 1));
+    let list = h.get(&mut user, "/calendars").await;
+    assert_eq!(
+        list.status,
+        StatusCode::OK,
+        "still signed in: {}",
+        list.body
+    );
+}
+
+/// An app served on 127.0.0.1 with these options; the shutdown trigger and the serving task.
+async fn serve_app(
+    h: &Harness,
+    options: ServeOptions,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let router = h.router.clone();
+    let server = tokio::spawn(serve(listener, router, options, async {
+        let _ = stopped.await;
+    }));
+    (addr, stop, server)
+}
+
+/// Finding 3: a client that sends half its headers is cut off, and does not hold the
+/// process past the shutdown deadline.
+#[tokio::test]
+async fn finding_3_half_sent_headers_time_out_and_do_not_hold_shutdown() {
+    let h = Harness::new().await;
+    // The bounds below only keep a broken server from hanging the test; nothing is timed.
+    let bound = Duration::from_secs(30);
+
+    let options = ServeOptions {
+        header_read_timeout: Duration::from_millis(300),
+        shutdown_deadline: Duration::from_secs(5),
+    };
+    let (addr, stop, server) = serve_app(&h, options).await;
+    // A whole request is served.
+    let mut whole = tokio::net::TcpStream::connect(addr).await.unwrap();
+    whole
+        .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    whole.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Half the headers, then nothing: the server closes the connection.
+    let mut half = tokio::net::TcpStream::connect(addr).await.unwrap();
+    half.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    let mut buffer = Vec::new();
+    let closed = tokio::time::timeout(bound, half.read_to_end(&mut buffer)).await;
+    assert!(closed.is_ok(), "the half-sent request was not cut off");
+    let _ = stop.send(());
+    tokio::time::timeout(bound, server)
+        .await
+        .expect("stopped")
+        .unwrap()
+        .unwrap();
+
+    // Shutdown with a half-open client still connected (a long header timeout this time):
+    // `serve` returns at the deadline.
+    let options = ServeOptions {
+        header_read_timeout: Duration::from_secs(3600),
+        shutdown_deadline: Duration::from_millis(300),
+    };
+    let (addr, stop, server) = serve_app(&h, options).await;
+    let mut half = tokio::net::TcpStream::connect(addr).await.unwrap();
+    half.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let _ = stop.send(());
+    let stopped = tokio::time::timeout(bound, server).await;
+    assert!(stopped.is_ok(), "a half-open client kept the server alive");
+    drop(half);
+}
+
+/// Finding 4: two tabs, each with its own request in flight, each finish; a state is used
+/// once even when two returns arrive together.
+#[tokio::test]
+async fn finding_4_two_flows_per_session() {
+    let h = Harness::new().await;
+    // Two sign-ins started in two tabs: the first one's return still works.
+    let mut browser = Browser::default();
+    let first = h.press_connect(&mut browser).await;
+    let _second = h.press_connect(&mut browser).await;
+    let back = h
+        .come_back(&mut browser, &h.fake.seed().account_id, &first)
+        .await;
+    assert_eq!(back.status, StatusCode::SEE_OTHER, "{}", back.body);
+
+    // Two permissions requests in two tabs, answered in the other order.
+    let tab_a = h.elevate(&mut browser, &[HOME]).await;
+    let tab_b = h.elevate(&mut browser, &[PERSONAL]).await;
+    assert_eq!(tab_a.status, StatusCode::SEE_OTHER, "{}", tab_a.body);
+    assert_eq!(tab_b.status, StatusCode::SEE_OTHER, "{}", tab_b.body);
+    let back_b = h.answer(tab_b.location(), "accept").await;
+    let back_a = h.answer(tab_a.location(), "accept").await;
+    let done_a = h.get(&mut browser, &path_and_query(&back_a)).await;
+    assert_eq!(done_a.status, StatusCode::OK, "{}", done_a.body);
+    assert!(
+        done_a.body.contains("data-outcome=\"accepted\""),
+        "{}",
+        done_a.body
+    );
+    assert_eq!(done_a.level_of(HOME), "unrestricted");
+    let done_b = h.get(&mut browser, &path_and_query(&back_b)).await;
+    assert_eq!(done_b.status, StatusCode::OK, "{}", done_b.body);
+    assert!(
+        done_b.body.contains("data-outcome=\"accepted\""),
+        "{}",
+        done_b.body
+    );
+    assert_eq!(done_b.level_of(PERSONAL), "unrestricted");
+
+    // A used return again: the page says this app did nothing with it, and shows what
+    // Cronofy says now (both granted), not "nothing was changed".
+    let replay = h.get(&mut browser, &path_and_query(&back_a)).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    assert!(replay.body.contains("already used"), "{}", replay.body);
+    assert!(
+        !replay.body.contains("nothing was changed"),
+        "{}",
+        replay.body
+    );
+    assert_eq!(replay.level_of(HOME), "unrestricted");
+
+    // Two returns with the same state at the same time: exactly one passes.
+    let tab_c = h.elevate(&mut browser, &[BANK_HOLIDAYS]).await;
+    let back_c = path_and_query(&h.answer(tab_c.location(), "accept").await);
+    let (mut first, mut second) = (browser.clone(), browser.clone());
+    let (one, two) = tokio::join!(h.get(&mut first, &back_c), h.get(&mut second, &back_c));
+    let mut statuses = [one.status, two.status];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::BAD_REQUEST]);
+}
+
+/// Finding 5: a cross-site POST is refused, by its `Origin` / `Sec-Fetch-Site` and by the
+/// form token; nothing is sent to Cronofy.
+#[tokio::test]
+async fn finding_5_cross_site_posts_are_refused() {
+    let h = Harness::new().await;
+    let mut browser = h.connect(&h.fake.seed().account_id).await;
+    let list = h.get(&mut browser, "/calendars").await;
+    let token = list.form_token();
+    let cookie = browser.cookie.clone().unwrap();
+    let form = format!("csrf={token}&calendar={HOME}");
+    let attempt = |headers: &[(&str, &str)], form: &str| {
+        let mut request = Request::post("/elevate")
+            .header(header::COOKIE, &cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(Body::from(form.to_owned())).unwrap()
+    };
+    let refused = [
+        attempt(
+            &[
+                ("origin", "https://evil.example"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+            &form,
+        ),
+        attempt(&[("origin", "https://evil.example")], &form),
+        attempt(&[("sec-fetch-site", "same-site")], &form),
+        attempt(&[("origin", "null")], &form),
+        // Same origin, but no token or a wrong one.
+        attempt(&[("origin", BASE)], &format!("calendar={HOME}")),
+        attempt(
+            &[("origin", BASE)],
+            &format!("csrf=x{token}&calendar={HOME}"),
+        ),
+        attempt(&[], &format!("calendar={HOME}")),
+    ];
+    for request in refused {
+        let page = h.send(request).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+        assert!(page.body.contains("nothing was changed"), "{}", page.body);
+    }
+    assert_eq!(h.permission_requests(), 0, "nothing reached Cronofy");
+    // A cross-site Connect is refused too (it would start a sign-in in the user's name).
+    let connect = h
+        .send(
+            Request::post("/connect")
+                .header("origin", "https://evil.example")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(connect.status, StatusCode::FORBIDDEN);
+    // The app's own form passes.
+    let ok = h
+        .send(attempt(
+            &[("origin", BASE), ("sec-fetch-site", "same-origin")],
+            &form,
+        ))
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    // Every page refuses to be framed, the refusals included.
+    assert_eq!(ok.headers[header::X_FRAME_OPTIONS], "DENY");
+}
+
+#[tokio::test]
+async fn a_request_body_is_limited() {
+    let h = Harness::new().await;
+    let mut browser = h.connect(&h.fake.seed().account_id).await;
+    let big = format!("calendar={}", "x".repeat(MAX_BODY_BYTES + 1));
+    let page = h.post(&mut browser, "/elevate", &big).await;
+    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(h.permission_requests(), 0);
 }
 
 #[tokio::test]
 async fn a_forged_oauth_callback_changes_nothing() {
     let h = Harness::new().await;
-    let home = h.get("/", None).await;
-    let cookie = home.cookie();
-    let state = query_value(&home.connect_url(), "state").unwrap();
-    let code = h
-        .fake
-        .issue_code(&h.fake.seed().account_id, &format!("{BASE}/oauth/callback"));
+    let mut browser = Browser::default();
+    let state = h.press_connect(&mut browser).await;
+    let account = h.fake.seed().account_id.clone();
 
-    let forged = h
-        .get(
-            &format!("/oauth/callback?code={code}&state=forged"),
-            Some(&cookie),
-        )
-        .await;
+    let forged = h.come_back(&mut browser, &account, "forged").await;
     assert_eq!(forged.status, StatusCode::BAD_REQUEST);
     assert!(forged.body.contains("id=\"error\""), "{}", forged.body);
-    assert!(
-        forged.body.contains("state does not match"),
-        "{}",
-        forged.body
-    );
-    assert!(!forged.body.contains(&code));
-    let no_cookie = h
-        .get(&format!("/oauth/callback?code={code}&state={state}"), None)
-        .await;
+    assert!(forged.body.contains("did nothing"), "{}", forged.body);
+    let no_cookie = h.come_back(&mut Browser::default(), &account, &state).await;
     assert_eq!(no_cookie.status, StatusCode::BAD_REQUEST);
     assert!(
         h.fake.requests().iter().all(|r| r.path != "/oauth/token"),
         "no code was exchanged"
     );
 
-    // The request in flight is still answerable.
-    let genuine = h
-        .get(
-            &format!("/oauth/callback?code={code}&state={state}"),
-            Some(&cookie),
-        )
-        .await;
+    // The request in flight is still answerable, once.
+    let genuine = h.come_back(&mut browser, &account, &state).await;
     assert_eq!(genuine.status, StatusCode::SEE_OTHER, "{}", genuine.body);
     assert_eq!(genuine.location(), "/calendars");
-    // A state is good for one return only.
-    let replay = h
-        .get(
-            &format!("/oauth/callback?code={code}&state={state}"),
-            Some(&cookie),
-        )
-        .await;
+    let replay = h.come_back(&mut browser, &account, &state).await;
     assert_eq!(replay.status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
 async fn accept_elevates_the_chosen_calendars_and_no_secret_reaches_a_page() {
     let h = Harness::new().await;
-    let cookie = h.connect(&h.fake.seed().account_id).await;
-    let token = h.access_token(&cookie);
+    let mut browser = h.connect(&h.fake.seed().account_id).await;
     let mut pages = Vec::new();
 
-    let list = h.get("/calendars", Some(&cookie)).await;
+    let list = h.get(&mut browser, "/calendars").await;
     assert_eq!(list.status, StatusCode::OK);
     assert_eq!(list.level_of(HOME), "sandbox");
     assert!(list.body.contains(&format!("value=\"{HOME}\"")));
@@ -278,20 +621,13 @@ async fn accept_elevates_the_chosen_calendars_and_no_secret_reaches_a_page() {
     );
     pages.push(list);
 
-    let elevate = h
-        .post_form(
-            "/elevate",
-            &cookie,
-            &format!("calendar={HOME}&calendar={PERSONAL}"),
-        )
-        .await;
+    let elevate = h.elevate(&mut browser, &[HOME, PERSONAL]).await;
     assert_eq!(elevate.status, StatusCode::SEE_OTHER, "{}", elevate.body);
     let cronofy_page = elevate.location().to_owned();
     assert!(
         cronofy_page.starts_with(&format!("{}/permissions/", h.fake.app_url())),
         "{cronofy_page}"
     );
-    // The request carried a redirect_uri with a state.
     let sent = h
         .fake
         .requests()
@@ -304,14 +640,11 @@ async fn accept_elevates_the_chosen_calendars_and_no_secret_reaches_a_page() {
     assert_eq!(query_value(&redirect, "state").unwrap().len(), 32);
     pages.push(elevate);
 
-    // A forged return changes nothing and leaves the request answerable.
-    let forged = h.get("/permission?state=forged", Some(&cookie)).await;
+    // A forged return does nothing and leaves the request answerable.
+    let forged = h.get(&mut browser, "/permission?state=forged").await;
     assert_eq!(forged.status, StatusCode::BAD_REQUEST);
-    assert!(
-        forged.body.contains("nothing was changed"),
-        "{}",
-        forged.body
-    );
+    assert!(forged.body.contains("did nothing"), "{}", forged.body);
+    assert_eq!(forged.level_of(HOME), "sandbox", "the refreshed list");
     pages.push(forged);
 
     let back = h.answer(&cronofy_page, "accept").await;
@@ -322,8 +655,8 @@ async fn accept_elevates_the_chosen_calendars_and_no_secret_reaches_a_page() {
     // The Host header (here, an absolute-form target) is ignored: the base URL counts.
     let done = h
         .get(
+            &mut browser,
             &format!("http://evil.example{}", path_and_query(&back)),
-            Some(&cookie),
         )
         .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
@@ -334,23 +667,19 @@ async fn accept_elevates_the_chosen_calendars_and_no_secret_reaches_a_page() {
     );
     assert_eq!(done.level_of(HOME), "unrestricted");
     assert_eq!(done.level_of(PERSONAL), "unrestricted");
-    assert_eq!(done.level_of("cal_fe145c37de_3nkj23wejk1"), "sandbox");
-
-    // The same return again: the request is over.
-    let replay = h.get(&path_and_query(&back), Some(&cookie)).await;
-    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    assert_eq!(done.level_of(BANK_HOLIDAYS), "sandbox");
     pages.push(done);
-    pages.push(replay);
 
     let seed = h.fake.seed();
     let debug = format!("{:?} {:#?}", h.state, h.state);
-    let session_id = cookie.trim_start_matches("session=");
-    for secret in [token.as_str(), session_id, &seed.client_secret] {
+    let session_id = browser.cookie.clone().unwrap();
+    let session_id = session_id.trim_start_matches("session=");
+    for secret in [seed.access_token.as_str(), session_id, &seed.client_secret] {
         assert!(!debug.contains(secret), "a secret in {debug}");
     }
     for page in &pages {
         let shown = format!("{:?} {}", page.headers, page.body);
-        for secret in [&token, &seed.client_secret] {
+        for secret in [&seed.access_token, &seed.refresh_token, &seed.client_secret] {
             assert!(!shown.contains(secret.as_str()), "a secret in {shown}");
         }
     }
@@ -359,18 +688,12 @@ async fn accept_elevates_the_chosen_calendars_and_no_secret_reaches_a_page() {
 #[tokio::test]
 async fn reject_changes_nothing() {
     let h = Harness::new().await;
-    let cookie = h.connect(&h.fake.seed().account_id).await;
+    let mut browser = h.connect(&h.fake.seed().account_id).await;
     let before = h.levels();
-    let elevate = h
-        .post_form(
-            "/elevate",
-            &cookie,
-            &format!("calendar={HOME}&calendar={PERSONAL}"),
-        )
-        .await;
+    let elevate = h.elevate(&mut browser, &[HOME, PERSONAL]).await;
     let back = h.answer(elevate.location(), "reject").await;
     assert_eq!(query_value(&back, "error").unwrap(), "access_denied");
-    let done = h.get(&path_and_query(&back), Some(&cookie)).await;
+    let done = h.get(&mut browser, &path_and_query(&back)).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert!(
         done.body.contains("data-outcome=\"rejected\""),
@@ -378,7 +701,6 @@ async fn reject_changes_nothing() {
         done.body
     );
     assert_eq!(done.level_of(HOME), "sandbox");
-    assert_eq!(done.level_of(PERSONAL), "sandbox");
     assert_eq!(h.levels(), before);
 }
 
@@ -386,14 +708,13 @@ async fn reject_changes_nothing() {
 async fn enterprise_connect_is_granted_at_once() {
     let h = Harness::new().await;
     let seed = h.fake.seed();
-    let cookie = h.connect(&seed.enterprise_account_id).await;
-    let form = seed
+    let mut browser = h.connect(&seed.enterprise_account_id).await;
+    let ids: Vec<&str> = seed
         .enterprise_calendar_ids
         .iter()
-        .map(|id| format!("calendar={id}"))
-        .collect::<Vec<_>>()
-        .join("&");
-    let page = h.post_form("/elevate", &cookie, &form).await;
+        .map(String::as_str)
+        .collect();
+    let page = h.elevate(&mut browser, &ids).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(
         page.body.contains("data-outcome=\"granted\""),
@@ -408,29 +729,28 @@ async fn enterprise_connect_is_granted_at_once() {
 #[tokio::test]
 async fn pages_need_a_session() {
     let h = Harness::new().await;
-    let calendars = h.get("/calendars", None).await;
+    let mut nobody = Browser::default();
+    let calendars = h.get(&mut nobody, "/calendars").await;
     assert_eq!(calendars.status, StatusCode::SEE_OTHER);
     assert_eq!(calendars.location(), "/");
-    let unknown = h.get("/calendars", Some("session=unknown")).await;
-    assert_eq!(unknown.location(), "/");
-    let elevate = h.post_form("/elevate", "session=unknown", "").await;
+    let mut unknown = Browser {
+        cookie: Some("session=unknown".to_owned()),
+    };
+    let page = h.get(&mut unknown, "/calendars").await;
+    assert_eq!(page.location(), "/");
+    let elevate = h.post(&mut unknown, "/elevate", "").await;
     assert_eq!(elevate.status, StatusCode::SEE_OTHER);
-    let permission = h.get("/permission?state=x", None).await;
+    let permission = h.get(&mut Browser::default(), "/permission?state=x").await;
     assert_eq!(permission.status, StatusCode::BAD_REQUEST);
 
-    // Connected, but no permissions request in flight.
-    let cookie = h.connect(&h.fake.seed().account_id).await;
-    let permission = h.get("/permission?state=x", Some(&cookie)).await;
+    // Connected, but no permissions request in flight, or nothing chosen.
+    let mut browser = h.connect(&h.fake.seed().account_id).await;
+    let permission = h.get(&mut browser, "/permission?state=x").await;
     assert_eq!(permission.status, StatusCode::BAD_REQUEST);
-    assert!(permission.body.contains("No permissions request"));
-    let nothing_chosen = h.post_form("/elevate", &cookie, "").await;
+    assert!(permission.body.contains("did nothing"));
+    let nothing_chosen = h.elevate(&mut browser, &[]).await;
     assert_eq!(nothing_chosen.status, StatusCode::BAD_REQUEST);
-    assert!(
-        h.fake
-            .requests()
-            .iter()
-            .all(|r| r.path != "/v1/permissions")
-    );
+    assert_eq!(h.permission_requests(), 0);
 }
 
 #[tokio::test]
@@ -450,18 +770,16 @@ async fn the_configuration_is_checked() {
     assert_eq!(new("https://app.example.com/"), Ok(()));
     let no_id = ClientCredentials::new("", ClientSecret::new("s"));
     assert!(matches!(
-        AppState::new(client.clone(), no_id, BASE),
+        AppState::new(client, no_id, BASE),
         Err(ConfigError::Request(_))
     ));
+}
 
-    // https: the cookie is Secure.
-    let secure = AppState::new(client, credentials, "https://app.example.com").unwrap();
-    let response = app(secure)
-        .oneshot(Request::get("/").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let set_cookie = response.headers()[header::SET_COOKIE].to_str().unwrap();
-    assert!(set_cookie.ends_with("; Secure"), "{set_cookie}");
+#[tokio::test]
+async fn a_bad_redis_url_is_a_typed_error() {
+    let error = Store::redis("not a url").await.unwrap_err();
+    assert!(matches!(error, StoreError::Url(_)), "{error:?}");
+    assert_eq!(error.to_string(), "REDIS_URL is not a valid Redis URL");
 }
 
 #[test]
@@ -475,37 +793,36 @@ fn html_is_escaped() {
             "calendar_name":"<b>Home</b>","permission_level":"sandbox"}]}"#,
     )
     .unwrap();
-    let page = html::calendars(&list, None);
+    let page = html::calendars(&list, None, Some("<i>x</i>"), "\"token");
     assert!(!page.contains("<script>"), "{page}");
     assert!(!page.contains("<b>"), "{page}");
+    assert!(!page.contains("<i>"), "{page}");
     assert!(page.contains("&lt;b&gt;Home&lt;/b&gt;"));
+    assert!(page.contains("value=\"&quot;token\""));
 }
 
-#[test]
-fn the_session_cookie_is_found_among_others() {
-    let mut headers = HeaderMap::new();
-    headers.append(header::COOKIE, "a=1; session=abc; b=2".parse().unwrap());
-    assert_eq!(sessions::session_id(&headers), Some("abc"));
-    let mut split = HeaderMap::new();
-    split.append(header::COOKIE, "a=1".parse().unwrap());
-    split.append(header::COOKIE, "session=xyz".parse().unwrap());
-    assert_eq!(sessions::session_id(&split), Some("xyz"));
-    let mut empty = HeaderMap::new();
-    empty.append(header::COOKIE, "session=; other=1".parse().unwrap());
-    assert_eq!(sessions::session_id(&empty), None);
-    assert_eq!(sessions::session_id(&HeaderMap::new()), None);
-}
-
-#[test]
-fn the_session_store_is_bounded() {
-    let store = sessions::Sessions::default();
-    let first = store.create();
-    for _ in 0..sessions::MAX_SESSIONS {
-        store.create();
+#[tokio::test]
+async fn the_pending_map_is_capped_per_session() {
+    let store = pending::PendingStore::memory();
+    for i in 0..MAX_PENDING + 2 {
+        store
+            .put("flow", &format!("s{i}"), &Pending::Login)
+            .await
+            .unwrap();
     }
-    assert_eq!(store.len(), sessions::MAX_SESSIONS);
-    assert!(
-        store.with(&first, |_| ()).is_none(),
-        "the oldest went first"
+    let take = |state: &'static str| store.take("flow", Kind::Login, state);
+    assert_eq!(take("s0").await.unwrap(), None, "the oldest went first");
+    assert_eq!(take("s1").await.unwrap(), None);
+    assert_eq!(take("s2").await.unwrap(), Some(Pending::Login));
+    assert_eq!(take("s2").await.unwrap(), None, "once only");
+    // A login state is no answer to a permissions request.
+    assert_eq!(
+        store.take("flow", Kind::Permissions, "s3").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.take("other", Kind::Login, "s3").await.unwrap(),
+        None,
+        "another session's state"
     );
 }

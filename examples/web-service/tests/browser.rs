@@ -14,14 +14,18 @@ use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fantoccini::{Client as WebDriver, ClientBuilder, Locator};
+use hyper_util::client::legacy::Client as LegacyClient;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use permissions_core::{BaseUrl, ClientCredentials, ClientSecret, Hosts};
 use permissions_fake::FakeCronofy;
 use permissions_reqwest::Client;
-use permissions_web_example::{AppState, app};
+use permissions_web_example::{AppState, ServeOptions, Store, app, serve};
 use serde_json::json;
 
 const HOME: &str = "cal_n23kjnwrw2_jsdfjksn234";
@@ -186,20 +190,25 @@ impl World {
             "http://localhost:{}",
             listener.local_addr().expect("app address").port()
         );
-        let hosts = Hosts::custom(
-            BaseUrl::parse(fake.api_url()).unwrap(),
-            BaseUrl::parse(fake.app_url()).unwrap(),
-        );
-        let seed = fake.seed();
-        let credentials = ClientCredentials::new(
-            seed.client_id.as_str(),
-            ClientSecret::new(seed.client_secret.as_str()),
-        );
-        let client = Client::builder().hosts(hosts).build().unwrap();
-        let state = AppState::new(client, credentials, &app_url).unwrap();
+        let state = app_state(&fake, &app_url);
         // Runs until the test's runtime ends.
-        tokio::spawn(async move { axum::serve(listener, app(state)).await });
+        tokio::spawn(serve(
+            listener,
+            app(state),
+            ServeOptions::default(),
+            std::future::pending(),
+        ));
+        Some(World::open(name, fake, app_url, &chromium, &driver_binary).await)
+    }
 
+    /// Opens a browser on `app_url`, whose Cronofy is `fake`.
+    async fn open(
+        name: &'static str,
+        fake: FakeCronofy,
+        app_url: String,
+        chromium: &Path,
+        driver_binary: &Path,
+    ) -> World {
         // A fresh profile, and a temp dir for Chromium's own scratch files: both removed at the
         // end, even when the browser is killed.
         let scratch = TempDir::new(name);
@@ -209,7 +218,7 @@ impl World {
             std::fs::create_dir_all(dir).expect("create a temp dir");
         }
         let driver = Driver::start(
-            &driver_binary,
+            driver_binary,
             &output_dir().join(format!("chromedriver-{name}.log")),
             &tmp,
         );
@@ -240,14 +249,14 @@ impl World {
             .connect(&driver.url)
             .await
             .unwrap_or_else(|e| panic!("Chromium did not start ({e}); {INSTALL_HINT}"));
-        Some(World {
+        World {
             browser,
             fake,
             app_url,
             name,
             _driver: driver,
             _scratch: scratch,
-        })
+        }
     }
 
     async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
@@ -295,7 +304,8 @@ impl World {
     /// the URL of Cronofy's permissions page, where the browser now is.
     async fn connect_and_ask(&self) -> String {
         self.browser.goto(&self.app_url).await.unwrap();
-        self.click("a#connect").await;
+        self.screenshot("home").await;
+        self.click("button#connect").await;
         self.click("form#approve button").await;
         self.wait_for("table#calendars").await;
         let url = self.browser.current_url().await.unwrap();
@@ -319,6 +329,7 @@ impl World {
         }
         self.click("button#elevate-button").await;
         self.wait_for("form#accept").await;
+        self.screenshot("cronofy-permissions").await;
         let cronofy = self.browser.current_url().await.unwrap().to_string();
         assert!(
             cronofy.starts_with(&format!("{}/permissions/", self.fake.app_url())),
@@ -362,6 +373,21 @@ impl World {
     async fn close(self) {
         self.browser.close().await.unwrap();
     }
+}
+
+/// The app's state for `app_url`, talking to `fake`.
+fn app_state(fake: &FakeCronofy, app_url: &str) -> AppState {
+    let hosts = Hosts::custom(
+        BaseUrl::parse(fake.api_url()).unwrap(),
+        BaseUrl::parse(fake.app_url()).unwrap(),
+    );
+    let seed = fake.seed();
+    let credentials = ClientCredentials::new(
+        seed.client_id.as_str(),
+        ClientSecret::new(seed.client_secret.as_str()),
+    );
+    let client = Client::builder().hosts(hosts).build().unwrap();
+    AppState::new(client, credentials, app_url).unwrap()
 }
 
 async fn run<F: Future<Output = ()>>(scenario: F) {
@@ -452,8 +478,9 @@ async fn a_forged_return_is_shown_as_an_error_and_changes_nothing() {
             .await
             .unwrap();
         let error = w.text("#error").await;
-        assert!(error.contains("nothing was changed"), "{error}");
-        assert!(error.contains("state"), "{error}");
+        assert!(error.contains("did nothing with it"), "{error}");
+        // The refreshed list is shown below: still sandbox, as Cronofy says.
+        assert_eq!(w.level_of(HOME).await, "sandbox");
         assert!(
             w.browser.find(Locator::Id("outcome")).await.is_err(),
             "no outcome shown"
@@ -472,6 +499,267 @@ async fn a_forged_return_is_shown_as_an_error_and_changes_nothing() {
         );
         assert_eq!(w.level_of(HOME).await, "unrestricted");
         w.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tabs_each_finish_their_own_flow() {
+    run(async {
+        let Some(w) = World::start("two-tabs").await else {
+            return;
+        };
+        two_tabs(&w).await;
+        w.close().await;
+    })
+    .await;
+}
+
+/// Signs in, then asks for Home in one tab and for Personal in a second tab, and accepts in
+/// the first tab, then in the second: each tab finishes its own request.
+async fn two_tabs(w: &World) {
+    w.browser.goto(&w.app_url).await.unwrap();
+    w.click("button#connect").await;
+    w.click("form#approve button").await;
+    w.wait_for("table#calendars").await;
+    w.screenshot("calendars").await;
+    let first = w.browser.window().await.unwrap();
+
+    w.click(&format!("input[name='calendar'][value='{HOME}']"))
+        .await;
+    w.click("button#elevate-button").await;
+    w.wait_for("form#accept").await;
+
+    let second = w.browser.new_window(true).await.unwrap().handle;
+    w.browser.switch_to_window(second.clone()).await.unwrap();
+    w.browser
+        .goto(&format!("{}/calendars", w.app_url))
+        .await
+        .unwrap();
+    w.click(&format!("input[name='calendar'][value='{PERSONAL}']"))
+        .await;
+    w.click("button#elevate-button").await;
+    w.wait_for("form#accept").await;
+    let asked = w.text("ul#calendars").await;
+    assert!(asked.contains(PERSONAL) && !asked.contains(HOME), "{asked}");
+
+    // The first tab answers first, though the second request was made last.
+    w.browser.switch_to_window(first).await.unwrap();
+    w.click("form#accept button").await;
+    let outcome = w.wait_for("#outcome").await;
+    assert_eq!(
+        outcome.attr("data-outcome").await.unwrap().as_deref(),
+        Some("accepted")
+    );
+    assert_eq!(w.level_of(HOME).await, "unrestricted");
+    assert_eq!(w.level_of(PERSONAL).await, "sandbox");
+    w.screenshot("first-tab").await;
+
+    w.browser.switch_to_window(second).await.unwrap();
+    w.click("form#accept button").await;
+    let outcome = w.wait_for("#outcome").await;
+    assert_eq!(
+        outcome.attr("data-outcome").await.unwrap().as_deref(),
+        Some("accepted")
+    );
+    assert_eq!(w.level_of(HOME).await, "unrestricted");
+    assert_eq!(w.level_of(PERSONAL).await, "unrestricted");
+    assert_eq!(w.level_of(BANK_HOLIDAYS).await, "sandbox");
+    w.assert_no_secrets().await;
+    w.screenshot("second-tab").await;
+
+    // The same return again: the app does nothing with it, and shows the list as it is.
+    let used = w.browser.current_url().await.unwrap();
+    w.browser.goto(used.as_str()).await.unwrap();
+    let error = w.text("#error").await;
+    assert!(error.contains("already used"), "{error}");
+    assert_eq!(w.level_of(PERSONAL).await, "unrestricted");
+    w.screenshot("used-return").await;
+}
+
+/// `redis-server` on a free port on 127.0.0.1, with no persistence, in a temp dir; killed on
+/// drop.
+struct Redis {
+    child: Child,
+    url: String,
+    _dir: TempDir,
+}
+
+impl Redis {
+    fn start() -> Option<Redis> {
+        let binary = PathBuf::from(
+            std::env::var_os("REDIS_SERVER_PATH").unwrap_or_else(|| "/usr/bin/redis-server".into()),
+        );
+        if !binary.is_file() {
+            let message = format!(
+                "the two-replica test needs {}, which is missing: apt-get install redis-server",
+                binary.display()
+            );
+            if std::env::var_os("CI").is_some() {
+                panic!("{message}");
+            }
+            let _ = writeln!(std::io::stderr(), "browser test not run: {message}");
+            return None;
+        }
+        let dir = TempDir::new("redis");
+        for _ in 0..3 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let mut child = Command::new(&binary)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(&dir.0)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Some(Redis {
+                        child,
+                        url: format!("redis://127.0.0.1:{port}/0"),
+                        _dir: dir,
+                    });
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // most likely the port was taken; try another
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("redis-server did not start listening");
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Which replica served which path, as the proxy saw it.
+type Log = Arc<Mutex<Vec<(usize, String)>>>;
+
+/// A tiny load balancer in front of two replicas: the requests that start a trip to Cronofy
+/// (`POST /connect`, `POST /elevate`) go to replica 0, the returns (`/oauth/callback`,
+/// `/permission`) to replica 1, anything else to each in turn.
+async fn proxy(replicas: [String; 2], log: Log) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the proxy");
+    let url = format!("http://localhost:{}", listener.local_addr().unwrap().port());
+    let http: LegacyClient<HttpConnector, axum::body::Body> =
+        LegacyClient::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let turn = Arc::new(AtomicUsize::new(0));
+    let forward = move |request: axum::http::Request<axum::body::Body>| {
+        let (http, replicas, log, turn) =
+            (http.clone(), replicas.clone(), log.clone(), turn.clone());
+        async move {
+            let path = request.uri().path().to_owned();
+            let replica = match path.as_str() {
+                "/connect" | "/elevate" => 0,
+                "/oauth/callback" | "/permission" => 1,
+                _ => turn.fetch_add(1, Ordering::Relaxed) % 2,
+            };
+            log.lock().unwrap().push((replica, path));
+            let (mut parts, body) = request.into_parts();
+            let target = format!(
+                "{}{}",
+                replicas[replica],
+                parts.uri.path_and_query().map_or("/", |p| p.as_str())
+            );
+            parts.uri = target.parse().unwrap();
+            match http
+                .request(axum::http::Request::from_parts(parts, body))
+                .await
+            {
+                Ok(response) => response.map(axum::body::Body::new),
+                Err(e) => axum::http::Response::builder()
+                    .status(502)
+                    .body(axum::body::Body::from(format!("proxy: {e}")))
+                    .unwrap(),
+            }
+        }
+    };
+    let router = axum::Router::new().fallback(forward);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_redis_serve_one_user() {
+    run(async {
+        let Some((chromium, driver_binary)) = tools() else {
+            return;
+        };
+        let Some(redis) = Redis::start() else {
+            return;
+        };
+        let fake = FakeCronofy::start().await.expect("start the fake Cronofy");
+        let mut listeners = Vec::new();
+        for _ in 0..2 {
+            listeners.push(
+                tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind a replica"),
+            );
+        }
+        let replicas: [String; 2] = [0, 1].map(|i| {
+            format!(
+                "http://127.0.0.1:{}",
+                listeners[i].local_addr().unwrap().port()
+            )
+        });
+        let log = Log::default();
+        // Browsers reach the app through the proxy: that is the base URL of both replicas.
+        let app_url = proxy(replicas, log.clone()).await;
+        for listener in listeners {
+            let store = Store::redis(&redis.url).await.expect("connect to Redis");
+            let state = app_state(&fake, &app_url).with_store(store);
+            tokio::spawn(serve(
+                listener,
+                app(state),
+                ServeOptions::default(),
+                std::future::pending(),
+            ));
+        }
+        let w = World::open("replicas", fake, app_url, &chromium, &driver_binary).await;
+        w.connect_and_ask().await;
+        w.click("form#accept button").await;
+        let outcome = w.wait_for("#outcome").await;
+        assert_eq!(
+            outcome.attr("data-outcome").await.unwrap().as_deref(),
+            Some("accepted")
+        );
+        assert_eq!(w.level_of(HOME).await, "unrestricted");
+        assert_eq!(w.level_of(PERSONAL).await, "unrestricted");
+        w.assert_no_secrets().await;
+        w.screenshot("final").await;
+
+        // Both replicas served this user, and each return landed on the other replica than
+        // the request that started its trip.
+        let log = log.lock().unwrap().clone();
+        let served_by = |path: &str| {
+            log.iter()
+                .filter(|(_, p)| p == path)
+                .map(|(replica, _)| *replica)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(served_by("/connect"), [0], "{log:?}");
+        assert_eq!(served_by("/oauth/callback"), [1], "{log:?}");
+        assert_eq!(served_by("/elevate"), [0], "{log:?}");
+        assert_eq!(served_by("/permission"), [1], "{log:?}");
+        assert!(served_by("/calendars").contains(&0) || served_by("/").contains(&0));
+        w.close().await;
+        drop(redis);
     })
     .await;
 }
