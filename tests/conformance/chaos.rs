@@ -490,10 +490,10 @@ fn cli_chaos(fake: &FakeCronofy, rng: &mut Rng, token: &AccessToken) -> usize {
         );
         let kind = match (json, chaos.expected()) {
             (true, Some(kind)) => {
-                let doc: Value = serde_json::from_str(run.stdout.trim())
+                let doc: Value = serde_json::from_str(run.stderr.trim())
                     .unwrap_or_else(|e| panic!("{e}: {run:?}"));
                 assert_eq!(doc["error"]["kind"], kind, "{chaos:?}: {run:?}");
-                assert!(run.stderr.is_empty(), "{run:?}");
+                assert!(run.stdout.is_empty(), "{run:?}");
                 kind
             }
             (false, Some(kind)) => {
@@ -589,6 +589,7 @@ fn a_trickled_body_is_cut_at_the_timeout() {
             timeout,
             max_response_bytes: 1 << 20,
             retry: RetryPolicy::never(),
+            pacing: None,
         });
         let started = Instant::now();
         let failure = driver
@@ -760,6 +761,7 @@ fn a_server_with_an_untrusted_certificate_never_sees_the_request() {
             timeout: Duration::from_secs(5),
             max_response_bytes: 1 << 20,
             retry: RetryPolicy::never(),
+            pacing: None,
         });
         let failure = driver
             .list_calendars(&AccessToken::new("tok-for-the-real-cronofy-only"))

@@ -48,6 +48,8 @@ pub(crate) struct Config {
     pub(crate) timeout: Duration,
     pub(crate) max_response_bytes: usize,
     pub(crate) retry: RetryPolicy,
+    /// Pacing: off unless a scenario is about pacing (the local Cronofy is not Cronofy).
+    pub(crate) pacing: Option<permissions_core::PacingConfig>,
 }
 
 pub(crate) trait Driver: Send + Sync {
@@ -95,6 +97,7 @@ fn ureq_driver(config: &Config) -> Box<dyn Driver> {
         .connect_timeout(Duration::from_secs(2))
         .max_response_bytes(config.max_response_bytes)
         .retry_policy(config.retry)
+        .pacing(config.pacing.clone())
         .build()
         .expect("ureq client");
     Box::new(Ureq(client))
@@ -166,6 +169,7 @@ fn reqwest_driver(config: &Config) -> Box<dyn Driver> {
             .connect_timeout(Duration::from_secs(2))
             .max_response_bytes(config.max_response_bytes)
             .retry_policy(config.retry)
+            .pacing(config.pacing.clone())
             .build()
             .expect("reqwest client")
     });

@@ -31,6 +31,7 @@ pub(crate) fn config(fake: &FakeCronofy) -> Config {
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_secs(5),
         },
+        pacing: None,
     }
 }
 
@@ -478,6 +479,7 @@ fn refused_connection_is_a_connect_error() {
             timeout: Duration::from_secs(2),
             max_response_bytes: 1 << 20,
             retry: RetryPolicy::never(),
+            pacing: None,
         });
         let failure = driver
             .list_calendars(&AccessToken::new("t0k3n-refused"))

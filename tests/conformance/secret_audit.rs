@@ -538,6 +538,7 @@ fn transports(audit: &mut Audit, fake: &FakeCronofy) {
             timeout: Duration::from_secs(2),
             max_response_bytes: 1 << 20,
             retry: RetryPolicy::never(),
+            pacing: None,
         });
         let failure = driver
             .list_calendars(&AccessToken::new(AUDIT_ACCESS))
@@ -569,7 +570,8 @@ fn ureq_direct(
     let hosts = config(fake).hosts;
     let builder = Client::builder()
         .hosts(hosts.clone())
-        .retry_policy(RetryPolicy::never());
+        .retry_policy(RetryPolicy::never())
+        .pacing(None);
     audit.debug("ureq builder", &builder);
     let client = builder.build().expect("client");
     audit.debug("ureq client", &client);
@@ -659,7 +661,8 @@ fn reqwest_direct(
     rt.block_on(async {
         let builder = Client::builder()
             .hosts(hosts)
-            .retry_policy(RetryPolicy::never());
+            .retry_policy(RetryPolicy::never())
+            .pacing(None);
         audit.debug("reqwest builder", &builder);
         let client = builder.build().expect("client");
         audit.debug("reqwest client", &client);
@@ -913,7 +916,13 @@ fn cli(audit: &mut Audit, fake: &FakeCronofy) {
                     args.push("--json");
                 }
                 args.extend(command.iter().copied());
-                let run = run_cli(&bin, &args, env, Duration::from_secs(30));
+                // `token revoke` takes one target: the refresh token in the environment would
+                // be a second one for these two.
+                let mut env = env.to_vec();
+                if command.starts_with(&["token", "revoke"]) {
+                    env.push(("CRONOFY_REFRESH_TOKEN", ""));
+                }
+                let run = run_cli(&bin, &args, &env, Duration::from_secs(30));
                 runs += 1;
                 audit.text(
                     format!("cli {args:?}"),
@@ -953,6 +962,22 @@ fn cli(audit: &mut Audit, fake: &FakeCronofy) {
         assert_eq!(run.code, 0, "{run:?}");
         audit.text(
             format!("cli {args:?}"),
+            format!("{}\n{}", run.stdout, run.stderr),
+        );
+        // The same with the code from the environment.
+        let code = fake.issue_code(&seed.account_id, OAUTH_REDIRECT);
+        audit.secret(&code);
+        let mut args: Vec<&str> = hosts.to_vec();
+        if json {
+            args.push("--json");
+        }
+        args.extend(["token", "exchange", "--redirect-uri", OAUTH_REDIRECT]);
+        let mut env = good_env.to_vec();
+        env.push(("CRONOFY_AUTHORIZATION_CODE", code.as_str()));
+        let run = run_cli(&bin, &args, &env, Duration::from_secs(30));
+        assert_eq!(run.code, 0, "{run:?}");
+        audit.text(
+            format!("cli {args:?} (code from the environment)"),
             format!("{}\n{}", run.stdout, run.stderr),
         );
         runs += 1;
