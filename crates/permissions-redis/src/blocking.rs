@@ -1,0 +1,215 @@
+//! The blocking pacer, for `permissions-ureq`.
+
+use std::fmt;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use permissions_core::PacingConfig;
+use permissions_core::transport::{Feedback, Pacer};
+
+use crate::guard::{Guard, Route};
+use crate::script::{Failure, Mode, Reply};
+use crate::{PacerStatus, RedisPacerBuilder, RedisPacerError, Settings};
+
+/// Connections kept open between decisions; more may be open while more threads decide at
+/// once, and are closed after their decision.
+const MAX_IDLE_CONNECTIONS: usize = 16;
+
+/// Paces every process of a fleet on one Redis: a blocking [`Pacer`] for `permissions-ureq`'s
+/// client (`ClientBuilder::pacer(Arc::new(pacer))`).
+///
+/// Each [`reserve`](Pacer::reserve) is one atomic script on the application's key, timed by
+/// Redis's clock. When Redis does not answer within the time-out, errs or is down, the decision
+/// is made locally at the limits divided by the fleet size, one warning is logged through
+/// `tracing`, and Redis is tried again after the probe interval. No decision fails, and none is
+/// unpaced. See the [crate docs](crate).
+///
+/// Decisions use a small pool of blocking connections (one per thread deciding at once). A
+/// decision that must open a connection waits at most the connect time-out for it, then at
+/// most the decision time-out per round trip.
+pub struct RedisPacer {
+    guard: Guard,
+    client: redis::Client,
+    idle: Mutex<Vec<redis::Connection>>,
+}
+
+impl fmt::Debug for RedisPacer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisPacer")
+            .field("redis", &self.guard.address)
+            .field("key", &self.guard.decision.key())
+            .field("limits", &self.guard.config.to_string())
+            .field("status", &self.guard.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisPacer {
+    /// A pacer on the Redis at `redis_url` (`redis://`, `rediss://` with the `tls` feature,
+    /// `redis+unix://` or `unix://`) enforcing `config` for the application `app_key` (its
+    /// client id: never a secret), falling back to `config` divided by `fleet_size` when Redis
+    /// is away. Other settings take their defaults ([`RedisPacerBuilder`]). Nothing is
+    /// connected yet: the first decision connects.
+    ///
+    /// ```
+    /// use permissions_core::PacingConfig;
+    /// use permissions_redis::{RedisPacer, RedisPacerError};
+    ///
+    /// let pacer = RedisPacer::new("redis://127.0.0.1:6379", PacingConfig::cronofy_default(), "my-client-id", 4)?;
+    /// assert_eq!(pacer.key(), "{cronofy-pacing:my-client-id}");
+    /// assert!(pacer.is_shared()); // until a decision finds Redis away
+    ///
+    /// let error = RedisPacer::new("http://example.com", PacingConfig::cronofy_default(), "id", 4).unwrap_err();
+    /// assert!(matches!(error, RedisPacerError::UnsupportedScheme { .. }));
+    /// # Ok::<(), RedisPacerError>(())
+    /// ```
+    pub fn new(
+        redis_url: &str,
+        config: PacingConfig,
+        app_key: &str,
+        fleet_size: u32,
+    ) -> Result<Self, RedisPacerError> {
+        Self::builder(redis_url, config, app_key)
+            .fleet_size(fleet_size)
+            .build()
+    }
+
+    /// A builder for the other settings: key prefix, time-outs, fleet size, probe interval.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use permissions_core::PacingConfig;
+    /// use permissions_redis::RedisPacer;
+    ///
+    /// let pacer = RedisPacer::builder("redis+unix:///run/redis.sock", PacingConfig::cronofy_default(), "my-client-id")
+    ///     .key_prefix("staging-pacing")
+    ///     .timeout(Duration::from_millis(20))
+    ///     .fleet_size(8)
+    ///     .probe_interval(Duration::from_secs(10))
+    ///     .build()?;
+    /// assert_eq!(pacer.key(), "{staging-pacing:my-client-id}");
+    /// # Ok::<(), permissions_redis::RedisPacerError>(())
+    /// ```
+    pub fn builder(redis_url: &str, config: PacingConfig, app_key: &str) -> RedisPacerBuilder {
+        RedisPacerBuilder::new(redis_url, config, app_key)
+    }
+
+    pub(crate) fn from_settings(settings: Settings) -> Result<Self, RedisPacerError> {
+        let (client, key, address) = settings.open()?;
+        Ok(Self {
+            guard: Guard::new(&settings, key, address),
+            client,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Whether decisions are made on Redis (shared by the fleet) rather than locally: true
+    /// until a decision finds Redis away, then false until a probe finds it back.
+    pub fn is_shared(&self) -> bool {
+        self.guard.is_shared()
+    }
+
+    /// Whether decisions are shared, and how often Redis went away and came back.
+    pub fn status(&self) -> PacerStatus {
+        self.guard.status()
+    }
+
+    /// The application's key on Redis, `{PREFIX:APP_KEY}` (braces: one hash tag, one Redis
+    /// Cluster slot).
+    pub fn key(&self) -> &str {
+        self.guard.decision.key()
+    }
+
+    /// The limits it enforces together with the fleet (the fallback enforces them divided by
+    /// the fleet size).
+    pub fn config(&self) -> &PacingConfig {
+        &self.guard.config
+    }
+
+    /// One decision on Redis, or why not. Never retried: a call that timed out may have
+    /// committed (only a `NOSCRIPT` answer, which ran nothing, is followed by loading the
+    /// script and sending it again, inside `redis::Script`).
+    pub(crate) fn eval(&self, mode: Mode, now_us: Option<u64>) -> Result<Reply, Failure> {
+        let pooled = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut connection = match pooled {
+            Some(connection) => connection,
+            None => {
+                let connection = self
+                    .client
+                    .get_connection_with_timeout(self.guard.connect_timeout)?;
+                connection.set_read_timeout(Some(self.guard.timeout))?;
+                connection.set_write_timeout(Some(self.guard.timeout))?;
+                connection
+            }
+        };
+        // On any error the connection is dropped: a late answer must never be read as the
+        // answer to the next decision.
+        let reply = self
+            .guard
+            .decision
+            .invocation(mode, now_us)
+            .invoke::<Reply>(&mut connection)?;
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < MAX_IDLE_CONNECTIONS {
+            idle.push(connection);
+        }
+        Ok(reply)
+    }
+
+    /// Drops every idle connection (after a failure: they may be as broken as the one that
+    /// failed).
+    fn forget_connections(&self) {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// [`Pacer::reserve`], with the slot's time on Redis's clock when Redis decided.
+    pub(crate) fn reserve_slot(&self, now: Instant) -> (Duration, Option<u64>) {
+        match self.guard.route(now) {
+            Route::Local => (self.guard.local_reserve(now), None),
+            Route::Redis { probe } => match self.eval(Mode::Reserve, None) {
+                Ok(reply) => {
+                    self.guard.answered(probe, &reply);
+                    (
+                        Duration::from_micros(reply.wait_us),
+                        Some(reply.now_us + reply.wait_us),
+                    )
+                }
+                Err(failure) => {
+                    self.forget_connections();
+                    self.guard.failed(now, &failure);
+                    (self.guard.local_reserve(now), None)
+                }
+            },
+        }
+    }
+}
+
+impl Pacer for RedisPacer {
+    fn reserve(&self, now: Instant) -> Duration {
+        self.reserve_slot(now).0
+    }
+
+    fn report(&self, feedback: Feedback, now: Instant) {
+        let Some(mode) = self.guard.mode_for(feedback, now) else {
+            return;
+        };
+        match self.guard.route(now) {
+            Route::Local => self.guard.local_report(feedback, now),
+            Route::Redis { probe } => match self.eval(mode, None) {
+                Ok(reply) => self.guard.answered(probe, &reply),
+                Err(failure) => {
+                    self.forget_connections();
+                    self.guard.failed(now, &failure);
+                    self.guard.local_report(feedback, now);
+                }
+            },
+        }
+    }
+}
