@@ -590,6 +590,7 @@ fn a_trickled_body_is_cut_at_the_timeout() {
             max_response_bytes: 1 << 20,
             retry: RetryPolicy::never(),
             pacing: None,
+            user_agent: None,
         });
         let started = Instant::now();
         let failure = driver
@@ -762,6 +763,7 @@ fn a_server_with_an_untrusted_certificate_never_sees_the_request() {
             max_response_bytes: 1 << 20,
             retry: RetryPolicy::never(),
             pacing: None,
+            user_agent: None,
         });
         let failure = driver
             .list_calendars(&AccessToken::new("tok-for-the-real-cronofy-only"))

@@ -8,4 +8,5 @@ mod chaos;
 mod drivers;
 mod scenarios;
 mod secret_audit;
+mod sessions;
 mod soak;

@@ -2,11 +2,13 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use permissions_core::error::{ApiError, BuildError, CallError, RetryAfter};
+use permissions_core::transport::TransportErrorKind;
 use permissions_core::url;
 use permissions_core::{
     AccessToken, AuthorizationCode, BaseUrl, CalendarPermissionLevel, CallbackOutcome,
     ClientCredentials, ClientSecret, ExchangeCode, Hosts, PermissionsOutcome, PermissionsRequest,
-    RetryPolicy,
+    RefreshAccessToken, RetryPolicy, Revocable, RevokeToken,
 };
 use permissions_fake::{FakeCronofy, Fault, Route};
 
@@ -32,11 +34,12 @@ pub(crate) fn config(fake: &FakeCronofy) -> Config {
             max_delay: Duration::from_secs(5),
         },
         pacing: None,
+        user_agent: None,
     }
 }
 
 /// Runs `scenario` once per transport, each against its own fake.
-fn each(scenario: impl Fn(&FakeCronofy, &dyn Driver)) {
+pub(crate) fn each(scenario: impl Fn(&FakeCronofy, &dyn Driver)) {
     for (name, factory) in drivers::all() {
         let fake = fake();
         let driver = factory(&config(&fake));
@@ -46,7 +49,7 @@ fn each(scenario: impl Fn(&FakeCronofy, &dyn Driver)) {
     }
 }
 
-fn each_with(tweak: impl Fn(&mut Config), scenario: impl Fn(&FakeCronofy, &dyn Driver)) {
+pub(crate) fn each_with(tweak: impl Fn(&mut Config), scenario: impl Fn(&FakeCronofy, &dyn Driver)) {
     for (name, factory) in drivers::all() {
         let fake = fake();
         let mut cfg = config(&fake);
@@ -57,11 +60,11 @@ fn each_with(tweak: impl Fn(&mut Config), scenario: impl Fn(&FakeCronofy, &dyn D
     }
 }
 
-fn token(fake: &FakeCronofy) -> AccessToken {
+pub(crate) fn token(fake: &FakeCronofy) -> AccessToken {
     AccessToken::new(fake.seed().access_token.clone())
 }
 
-fn request(calendars: &[String]) -> PermissionsRequest {
+pub(crate) fn request(calendars: &[String]) -> PermissionsRequest {
     PermissionsRequest::builder()
         .calendars(calendars.iter().cloned())
         .redirect_uri(REDIRECT_URI)
@@ -103,7 +106,36 @@ pub(crate) fn press(page_url: &str, form_id: &str) -> String {
         .to_owned()
 }
 
-fn assert_no_secret(fake: &FakeCronofy, failure: &drivers::Failure) {
+/// How many requests the fake received on this path.
+pub(crate) fn requests_to(fake: &FakeCronofy, path: &str) -> usize {
+    fake.requests().iter().filter(|r| r.path == path).count()
+}
+
+pub(crate) fn credentials(fake: &FakeCronofy) -> ClientCredentials {
+    let seed = fake.seed();
+    ClientCredentials::new(
+        seed.client_id.clone(),
+        ClientSecret::new(seed.client_secret.clone()),
+    )
+}
+
+/// A code exchange for a code the fake issued to its seeded account.
+fn exchange(fake: &FakeCronofy) -> ExchangeCode {
+    let code = fake.issue_code(&fake.seed().account_id, "https://app.example.com/oauth");
+    ExchangeCode::new(
+        credentials(fake),
+        AuthorizationCode::new(code),
+        "https://app.example.com/oauth",
+    )
+}
+
+/// An error is one line of text, ready for a log or a terminal.
+pub(crate) fn assert_one_line(failure: &drivers::Failure) {
+    let text = &failure.display;
+    assert!(!text.is_empty() && !text.contains('\n'), "{text:?}");
+}
+
+pub(crate) fn assert_no_secret(fake: &FakeCronofy, failure: &drivers::Failure) {
     let seed = fake.seed();
     for secret in [&seed.access_token, &seed.refresh_token, &seed.client_secret] {
         for shown in [&failure.display, &failure.debug, &failure.chain] {
@@ -321,7 +353,7 @@ fn httpdate_in(d: Duration) -> String {
     permissions_core::error::RetryAfter::At(SystemTime::now() + d).to_string()
 }
 
-fn permissions_requests(fake: &FakeCronofy) -> usize {
+pub(crate) fn permissions_requests(fake: &FakeCronofy) -> usize {
     fake.requests()
         .iter()
         .filter(|r| r.path == "/v1/permissions")
@@ -347,13 +379,24 @@ fn retries_exhausted_reports_the_last_error() {
     each(|fake, driver| {
         fake.script(
             Route::Permissions,
-            [Fault::status(503), Fault::status(502), Fault::status(504)],
+            [
+                Fault::status(503),
+                Fault::status(502),
+                Fault::status(504).body("down for maintenance"),
+                Fault::status(503),
+            ],
         );
         let failure = driver
             .request_permissions(&token(fake), &request(&fake.seed().calendar_ids[..1]))
             .unwrap_err();
         assert_eq!(failure.kind, "server");
         assert_eq!(failure.status, Some(504));
+        assert!(
+            failure.display.contains("down for maintenance"),
+            "{}",
+            failure.display
+        );
+        assert_one_line(&failure);
         assert_eq!(permissions_requests(fake), 3);
     });
 }
@@ -370,6 +413,7 @@ fn retry_after_far_over_the_cap_stops_at_once() {
             .request_permissions(&token(fake), &request(&fake.seed().calendar_ids[..1]))
             .unwrap_err();
         assert_eq!(failure.kind, "rate_limited");
+        assert!(failure.retry_after().is_some(), "{failure:?}");
         assert_eq!(permissions_requests(fake), 1);
         assert!(started.elapsed() < Duration::from_secs(3), "did not sleep");
     });
@@ -390,6 +434,7 @@ fn hanging_server_times_out_within_the_timeout() {
                 .unwrap_err();
             let took = started.elapsed();
             assert_eq!(failure.kind, "timeout", "{failure:?}");
+            assert_one_line(&failure);
             assert!(took >= Duration::from_millis(900), "{took:?}");
             assert!(
                 took < Duration::from_secs(4),
@@ -407,6 +452,13 @@ fn oversized_body_is_too_large() {
         let failure = driver.list_calendars(&token(fake)).unwrap_err();
         assert_eq!(failure.kind, "too_large", "{failure:?}");
         assert!(
+            matches!(*failure.error, CallError::TooLarge { limit } if limit == 1 << 20),
+            "the client's cap: {failure:?}"
+        );
+        assert_one_line(&failure);
+        // Not retried: a second try would be just as large.
+        assert_eq!(requests_to(fake, "/v1/calendars"), 1);
+        assert!(
             started.elapsed() < Duration::from_secs(4),
             "stopped at the cap, not at the end"
         );
@@ -421,37 +473,49 @@ fn malformed_json_is_a_decode_error() {
             .request_permissions(&token(fake), &request(&fake.seed().calendar_ids[..1]))
             .unwrap_err();
         assert_eq!(failure.kind, "decode", "{failure:?}");
+        assert_eq!(failure.status, None);
+        assert_one_line(&failure);
     });
 }
 
 #[test]
 fn dropped_connection_is_a_transport_error() {
-    each_with(
-        |cfg| cfg.retry = RetryPolicy::never(),
-        |fake, driver| {
-            fake.script(Route::Calendars, [Fault::drop_connection()]);
-            let failure = driver.list_calendars(&token(fake)).unwrap_err();
-            assert_eq!(failure.kind, "transport", "{failure:?}");
-            assert_no_secret(fake, &failure);
-        },
-    );
+    each(|fake, driver| {
+        fake.script(Route::Calendars, [Fault::drop_connection()]);
+        let failure = driver.list_calendars(&token(fake)).unwrap_err();
+        assert_eq!(failure.kind, "transport", "{failure:?}");
+        assert!(!failure.connect, "{failure:?}");
+        assert!(!failure.chain.is_empty(), "keeps what the stack said");
+        assert_one_line(&failure);
+        assert_no_secret(fake, &failure);
+        // The request may have been processed: not retried, even with retries on.
+        assert_eq!(requests_to(fake, "/v1/calendars"), 1);
+    });
 }
 
 #[test]
 fn redirects_are_not_followed() {
     each(|fake, driver| {
-        let elsewhere = format!("{}/v1/elsewhere", fake.api_url());
-        fake.script(
-            Route::Calendars,
-            [Fault::status(302).header("Location", elsewhere.as_str())],
-        );
-        let failure = driver.list_calendars(&token(fake)).unwrap_err();
-        assert_eq!(failure.kind, "unexpected_status");
-        assert_eq!(failure.status, Some(302));
-        assert!(
-            fake.requests().iter().all(|r| r.path != "/v1/elsewhere"),
-            "the redirect was followed"
-        );
+        let elsewhere = format!("{}/v1/elsewhere?token=leak", fake.api_url());
+        // The same endpoint: following it would even succeed.
+        let same = format!("{}/v1/calendars", fake.api_url());
+        for location in [elsewhere.as_str(), "/v1/elsewhere", same.as_str()] {
+            fake.clear_requests();
+            fake.script(
+                Route::Calendars,
+                [Fault::status(302).header("Location", location)],
+            );
+            let failure = driver.list_calendars(&token(fake)).unwrap_err();
+            assert_eq!(failure.kind, "unexpected_status", "{location}");
+            assert_eq!(failure.status, Some(302));
+            let log = fake.requests();
+            assert_eq!(
+                log.len(),
+                1,
+                "{location}: the redirect was followed: {log:?}"
+            );
+            assert_eq!(log[0].path, "/v1/calendars");
+        }
     });
 }
 
@@ -478,14 +542,323 @@ fn refused_connection_is_a_connect_error() {
             hosts: Hosts::custom(api.clone(), api),
             timeout: Duration::from_secs(2),
             max_response_bytes: 1 << 20,
-            retry: RetryPolicy::never(),
+            // Connection failures are retried (nothing was sent), and still reported as such.
+            retry: RetryPolicy {
+                max_attempts: 2,
+                base_delay: Duration::from_millis(5),
+                max_delay: Duration::from_secs(1),
+            },
             pacing: None,
+            user_agent: None,
         });
         let failure = driver
             .list_calendars(&AccessToken::new("t0k3n-refused"))
             .unwrap_err();
         assert_eq!(failure.kind, "transport", "{name}: {failure:?}");
         assert!(failure.connect, "{name}: {failure:?}");
-        assert!(!failure.display.contains("t0k3n-refused"));
+        assert!(
+            matches!(&*failure.error, CallError::Connect(inner) if inner.kind() == TransportErrorKind::Connect),
+            "{name}: {failure:?}"
+        );
+        assert_eq!(failure.status, None);
+        assert_one_line(&failure);
+        for shown in [&failure.display, &failure.debug, &failure.chain] {
+            assert!(!shown.contains("t0k3n-refused"), "{name}: {shown}");
+            assert!(!shown.contains(&base), "{name}: carries no URL: {shown}");
+        }
     }
+}
+
+#[test]
+fn service_unavailable_with_retry_after_waits_as_asked_then_succeeds() {
+    each(|fake, driver| {
+        fake.script(
+            Route::Permissions,
+            [Fault::status(503).header("Retry-After", "1")],
+        );
+        let started = Instant::now();
+        let outcome =
+            driver.request_permissions(&token(fake), &request(&fake.seed().calendar_ids[..1]));
+        assert!(
+            matches!(outcome, Ok(PermissionsOutcome::Redirect { .. })),
+            "{outcome:?}"
+        );
+        assert_eq!(permissions_requests(fake), 2);
+        // The back-off alone is 10-20 ms: the wait came from `Retry-After`.
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(900), "{took:?}");
+    });
+}
+
+#[test]
+fn a_server_error_exposes_its_retry_after() {
+    each_with(
+        |cfg| cfg.retry = RetryPolicy::never(),
+        |fake, driver| {
+            fake.script(
+                Route::Permissions,
+                [Fault::status(503).header("Retry-After", "7")],
+            );
+            let failure = driver
+                .request_permissions(&token(fake), &request(&fake.seed().calendar_ids[..1]))
+                .unwrap_err();
+            assert_eq!(failure.kind, "server");
+            assert_eq!(
+                failure.retry_after(),
+                Some(RetryAfter::Delay(Duration::from_secs(7))),
+                "{failure:?}"
+            );
+            // Without the header: none.
+            fake.script(Route::Permissions, [Fault::status(503)]);
+            let failure = driver
+                .request_permissions(&token(fake), &request(&fake.seed().calendar_ids[..1]))
+                .unwrap_err();
+            assert_eq!(failure.retry_after(), None, "{failure:?}");
+        },
+    );
+}
+
+#[test]
+fn service_unavailable_with_retry_after_over_the_cap_stops_at_once() {
+    each(|fake, driver| {
+        // The policy's cap is 5 s: a day is "not now", not a sleep.
+        fake.script(
+            Route::Permissions,
+            [Fault::status(503).header("Retry-After", "86400")],
+        );
+        let started = Instant::now();
+        let failure = driver
+            .request_permissions(&token(fake), &request(&fake.seed().calendar_ids[..1]))
+            .unwrap_err();
+        assert_eq!(failure.kind, "server", "{failure:?}");
+        assert_eq!(failure.status, Some(503));
+        assert_eq!(
+            failure.retry_after(),
+            Some(RetryAfter::Delay(Duration::from_secs(86_400)))
+        );
+        assert_eq!(permissions_requests(fake), 1);
+        assert!(started.elapsed() < Duration::from_secs(3), "did not sleep");
+    });
+}
+
+#[test]
+fn a_code_exchange_is_not_repeated_after_a_bad_gateway() {
+    each(|fake, driver| {
+        fake.script(Route::Token, [Fault::status(502)]);
+        let failure = driver.exchange_code(&exchange(fake)).unwrap_err();
+        assert_eq!(failure.kind, "server");
+        assert_eq!(failure.status, Some(502));
+        // A code is single-use: the 502 may have come after it was spent.
+        assert_eq!(requests_to(fake, "/oauth/token"), 1);
+    });
+}
+
+#[test]
+fn a_hanging_server_is_retried_then_times_out() {
+    each_with(
+        |cfg| {
+            cfg.timeout = Duration::from_millis(500);
+            cfg.retry.max_attempts = 2;
+        },
+        |fake, driver| {
+            fake.script(Route::Calendars, [Fault::hang(), Fault::hang()]);
+            let started = Instant::now();
+            let failure = driver.list_calendars(&token(fake)).unwrap_err();
+            assert_eq!(failure.kind, "timeout", "{failure:?}");
+            // A GET is idempotent: the timed-out attempt is tried once more.
+            assert_eq!(requests_to(fake, "/v1/calendars"), 2);
+            let took = started.elapsed();
+            assert!(
+                took < Duration::from_secs(6),
+                "two timeouts and a margin: {took:?}"
+            );
+        },
+    );
+}
+
+#[test]
+fn host_names_are_resolved() {
+    for (name, factory) in drivers::all() {
+        let fake = fake();
+        let mut cfg = config(&fake);
+        let by_name = |url: &str| {
+            BaseUrl::parse(&url.replace("127.0.0.1", "localhost")).expect("a localhost URL")
+        };
+        cfg.hosts = Hosts::custom(by_name(fake.api_url()), by_name(fake.app_url()));
+        let driver = factory(&cfg);
+        let list = driver
+            .list_calendars(&token(&fake))
+            .unwrap_or_else(|f| panic!("{name}: {f:?}"));
+        assert_eq!(
+            list.calendars.len(),
+            fake.seed().calendar_ids.len(),
+            "{name}"
+        );
+        assert_eq!(fake.requests().len(), 1, "{name}");
+    }
+}
+
+#[test]
+fn invalid_input_sends_nothing() {
+    each(|fake, driver| {
+        let empty_code = ExchangeCode::new(
+            credentials(fake),
+            AuthorizationCode::new(""),
+            "https://app.example.com/oauth",
+        );
+        let failure = driver.exchange_code(&empty_code).unwrap_err();
+        assert_eq!(failure.kind, "invalid_input", "{failure:?}");
+        // The generic entry point, with no token for an endpoint that needs one.
+        let failure = driver.call_list_calendars(None).unwrap_err();
+        assert!(
+            matches!(
+                *failure.error,
+                CallError::InvalidRequest(BuildError::MissingAccessToken)
+            ),
+            "{failure:?}"
+        );
+        assert_eq!(failure.kind, "invalid_input");
+        assert_eq!(failure.status, None);
+        assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+    });
+}
+
+#[test]
+fn refresh_call_and_revoke_then_the_token_is_refused() {
+    each(|fake, driver| {
+        let tokens = driver
+            .exchange_code(&exchange(fake))
+            .expect("code exchange");
+        assert_eq!(
+            tokens.account_id.as_deref(),
+            Some(fake.seed().account_id.as_str())
+        );
+        let refresh = tokens.refresh_token.clone().expect("a refresh token");
+        let refreshed = driver
+            .refresh_token(&RefreshAccessToken::new(credentials(fake), refresh.clone()))
+            .expect("refresh");
+        assert_ne!(refreshed.access_token, tokens.access_token);
+        // The generic entry point runs the same endpoint as the named method.
+        let via_call = driver
+            .call_list_calendars(Some(&refreshed.access_token))
+            .expect("calendars through call");
+        let named = driver
+            .list_calendars(&refreshed.access_token)
+            .expect("calendars");
+        assert_eq!(via_call, named);
+        driver
+            .revoke(&RevokeToken::new(
+                credentials(fake),
+                Revocable::RefreshToken(refresh),
+            ))
+            .expect("revoke");
+        let failure = driver
+            .list_calendars(&refreshed.access_token)
+            .expect_err("revoked");
+        assert!(
+            matches!(*failure.error, CallError::Api(ApiError::Unauthorized)),
+            "{failure:?}"
+        );
+        assert_eq!(failure.status, Some(401));
+    });
+}
+
+#[test]
+fn every_request_carries_the_transports_user_agent() {
+    each(|fake, driver| {
+        let token = token(fake);
+        driver.list_calendars(&token).expect("calendars");
+        driver
+            .request_permissions(&token, &request(&fake.seed().calendar_ids[..1]))
+            .expect("permissions");
+        driver
+            .exchange_code(&exchange(fake))
+            .expect("code exchange");
+        let expected = format!(
+            "permissions-{}/{} {}",
+            driver.name(),
+            env!("CARGO_PKG_VERSION"),
+            permissions_core::transport::USER_AGENT
+        );
+        let log = fake.requests();
+        assert_eq!(log.len(), 3);
+        for logged in &log {
+            assert_eq!(
+                logged.header("user-agent"),
+                Some(expected.as_str()),
+                "{logged:?}"
+            );
+        }
+    });
+    // The app's own, as given.
+    each_with(
+        |cfg| cfg.user_agent = Some("my-app/1.0 (tab\there)".into()),
+        |fake, driver| {
+            driver.list_calendars(&token(fake)).expect("calendars");
+            assert_eq!(
+                fake.requests()[0].header("user-agent"),
+                Some("my-app/1.0 (tab\there)")
+            );
+        },
+    );
+}
+
+#[test]
+fn a_user_agent_that_cannot_be_a_header_is_refused_at_build() {
+    let fake = fake();
+    for (name, build) in drivers::all_fallible() {
+        for agent in ["bell\u{7}", "line\nbreak"] {
+            let mut cfg = config(&fake);
+            cfg.user_agent = Some(agent.into());
+            let Err(failure) = build(&cfg) else {
+                panic!("{name}: {agent:?} was accepted")
+            };
+            assert_eq!(failure.kind, "invalid_input", "{name}: {failure:?}");
+            assert!(
+                failure.display.contains("user_agent"),
+                "{name}: {failure:?}"
+            );
+        }
+    }
+    assert!(fake.requests().is_empty());
+}
+
+#[test]
+fn gets_send_no_body_headers_and_posts_send_their_length() {
+    each(|fake, driver| {
+        let token = token(fake);
+        driver.list_calendars(&token).expect("calendars");
+        let request = request(&fake.seed().calendar_ids[..1]);
+        driver
+            .request_permissions(&token, &request)
+            .expect("permissions");
+        let log = fake.requests();
+        assert_eq!(log.len(), 2);
+        let (get, post) = (&log[0], &log[1]);
+        assert_eq!(
+            (get.method.as_str(), get.path.as_str()),
+            ("GET", "/v1/calendars")
+        );
+        assert_eq!(get.header("content-length"), None);
+        assert_eq!(get.header("transfer-encoding"), None);
+        assert!(get.body.is_empty());
+        let bearer = format!("Bearer {}", fake.seed().access_token);
+        assert_eq!(get.header("authorization"), Some(bearer.as_str()));
+        assert_eq!(get.header("accept"), Some("application/json"));
+        assert_eq!(
+            (post.method.as_str(), post.path.as_str()),
+            ("POST", "/v1/permissions")
+        );
+        let body = request.body();
+        assert_eq!(
+            post.header("content-length"),
+            Some(body.len().to_string().as_str())
+        );
+        assert_eq!(post.header("transfer-encoding"), None);
+        assert_eq!(post.body, body);
+        assert_eq!(
+            post.header("content-type"),
+            Some("application/json; charset=utf-8")
+        );
+    });
 }

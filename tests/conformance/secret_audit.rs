@@ -433,6 +433,78 @@ fn transports(audit: &mut Audit, fake: &FakeCronofy) {
                 driver.exchange_code(&exchange(AUDIT_CODE)).map(drop),
             );
         }
+        // A 401 that quotes every secret back, in a header and in the body.
+        let everything = format!(
+            "{} {} {} {} {AUDIT_ACCESS} {AUDIT_CODE}",
+            seed.access_token, seed.refresh_token, seed.client_secret, seed.enterprise_access_token
+        );
+        // A token endpoint's 400 keeps nothing of its body beyond the OAuth error code.
+        fake.script(
+            Route::Token,
+            [Fault::status(400).body(format!(
+                r#"{{"error":"invalid_grant","access_token":"{everything}"}}"#
+            ))],
+        );
+        let result = driver.exchange_code(&exchange(AUDIT_CODE)).map(drop);
+        if let Err(failure) = &result {
+            assert!(
+                matches!(
+                    &*failure.error,
+                    CallError::Api(ApiError::BadRequest {
+                        code: OAuthErrorCode::InvalidGrant,
+                        description: None,
+                    })
+                ),
+                "{name}: {failure:?}"
+            );
+        }
+        expect_err("exchange 400 echoing every secret".into(), result);
+        fake.script(
+            Route::Calendars,
+            [Fault::status(401)
+                .header("WWW-Authenticate", format!("Bearer {everything}"))
+                .body(everything.clone())],
+        );
+        expect_err(
+            "401 echoing every secret".into(),
+            driver.list_calendars(&token).map(drop),
+        );
+        // Token answers cut short (not JSON), quoting the secrets: decode errors.
+        let cut_short = format!(r#"{{"access_token":"{everything}"#);
+        let refresh_call =
+            || RefreshAccessToken::new(creds(), RefreshToken::new(seed.refresh_token.clone()));
+        for what in ["exchange", "refresh"] {
+            fake.script(
+                Route::Token,
+                [Fault::status(200)
+                    .header("Content-Type", "application/json")
+                    .body(cut_short.clone())],
+            );
+            let result = if what == "exchange" {
+                driver.exchange_code(&exchange(AUDIT_CODE)).map(drop)
+            } else {
+                driver.refresh_token(&refresh_call()).map(drop)
+            };
+            expect_err(format!("{what}: a token answer cut short"), result);
+        }
+        // A refresh answered 500 with tokens in the body; a refresh with an unknown secret.
+        fake.script(
+            Route::Token,
+            [Fault::status(500).body(format!(r#"{{"access_token":"{}"}}"#, seed.access_token))],
+        );
+        expect_err(
+            "refresh 500 with a token in the body".into(),
+            driver.refresh_token(&refresh_call()).map(drop),
+        );
+        expect_err(
+            "refresh with an unknown client secret".into(),
+            driver
+                .refresh_token(&RefreshAccessToken::new(
+                    audit_creds(),
+                    RefreshToken::new(AUDIT_REFRESH),
+                ))
+                .map(drop),
+        );
         // A 2xx body whose decode error would quote the token.
         fake.script(
             Route::Calendars,
@@ -523,14 +595,22 @@ fn transports(audit: &mut Audit, fake: &FakeCronofy) {
             );
         }
         for (what, failure) in &failures {
+            assert!(
+                !failure.display.is_empty() && !failure.display.contains('\n'),
+                "{what}: not one line: {:?}",
+                failure.display
+            );
             audit.failure(what, failure);
         }
     }
 
-    // A refused connection.
+    // A refused connection (a base URL with a path too), with secrets in the request.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let closed =
-        BaseUrl::parse(&format!("http://{}", listener.local_addr().expect("addr"))).expect("base");
+    let closed = BaseUrl::parse(&format!(
+        "http://{}/prefix",
+        listener.local_addr().expect("addr")
+    ))
+    .expect("base");
     drop(listener);
     for (name, factory) in drivers::all() {
         let driver = factory(&Config {
@@ -539,12 +619,22 @@ fn transports(audit: &mut Audit, fake: &FakeCronofy) {
             max_response_bytes: 1 << 20,
             retry: RetryPolicy::never(),
             pacing: None,
+            user_agent: None,
         });
         let failure = driver
             .list_calendars(&AccessToken::new(AUDIT_ACCESS))
             .expect_err("refused");
         assert_eq!(failure.kind, "transport", "{name}");
         audit.failure(format!("{name}: refused"), &failure);
+        let failure = driver
+            .exchange_code(&ExchangeCode::new(
+                audit_creds(),
+                AuthorizationCode::new(AUDIT_CODE),
+                OAUTH_REDIRECT,
+            ))
+            .expect_err("refused");
+        assert!(failure.connect, "{name}: {failure:?}");
+        audit.failure(format!("{name}: exchange refused"), &failure);
     }
 
     ureq_direct(audit, fake, &creds, &audit_creds);

@@ -1,24 +1,26 @@
-//! `permissions-reqwest` against the local Cronofy (`permissions-fake`), small in-test servers
-//! on 127.0.0.1, and closure transports.
+//! What is `permissions-reqwest`'s own: its `ReqwestTransport` (reqwest's answers into the
+//! core's responses, every header kept, bodies capped while reading, a caller's own reqwest
+//! client), TLS, `Send` futures, the custom-transport plumbing of its builder, and its tracing
+//! spans.
+//!
+//! The behaviour every transport shares (retries, caps, timeouts, faults, sessions, secrets on
+//! every failure path) is the conformance suite's (`tests/conformance`), run through this
+//! transport and the others.
 
 use std::error::Error as StdError;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use permissions_core::error::{ApiError, OAuthErrorCode};
 use permissions_core::transport::{HttpRequest, HttpResponse, TransportError};
 use permissions_core::{
-    AccessToken, AuthorizationCode, BaseUrl, CalendarPermissionLevel, ClientCredentials,
-    ClientSecret, ExchangeCode, Hosts, ListCalendars, PermissionsOutcome, PermissionsRequest,
-    RefreshAccessToken, RefreshToken, RetryPolicy, Revocable, RevokeToken,
+    AccessToken, BaseUrl, ClientCredentials, ClientSecret, Hosts, ListCalendars, RefreshToken,
+    RetryPolicy,
 };
-use permissions_fake::{FakeCronofy, Fault, Route};
+use permissions_fake::FakeCronofy;
 use permissions_reqwest::{Client, Error, ReqwestTransport, Session};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-const REDIRECT: &str = "https://app.example.com/permissions/done";
 /// A generous bound for things that must be quick; only to catch hangs.
 const QUICK: Duration = Duration::from_secs(10);
 
@@ -37,48 +39,8 @@ fn fast_retries() -> RetryPolicy {
     }
 }
 
-fn client_for(fake: &FakeCronofy) -> Client {
-    Client::builder()
-        .hosts(hosts(fake))
-        .retry_policy(fast_retries())
-        .build()
-        .unwrap()
-}
-
 fn token(fake: &FakeCronofy) -> AccessToken {
     AccessToken::new(fake.seed().access_token.clone())
-}
-
-fn credentials(fake: &FakeCronofy) -> ClientCredentials {
-    ClientCredentials::new(
-        fake.seed().client_id.clone(),
-        ClientSecret::new(fake.seed().client_secret.clone()),
-    )
-}
-
-fn permissions_request(fake: &FakeCronofy) -> PermissionsRequest {
-    PermissionsRequest::builder()
-        .calendar(fake.seed().calendar_ids[0].clone())
-        .redirect_uri(REDIRECT)
-        .state("st")
-        .build()
-        .unwrap()
-}
-
-fn hits(fake: &FakeCronofy, path: &str) -> usize {
-    fake.requests().iter().filter(|r| r.path == path).count()
-}
-
-/// The error's `Display`, with every source's.
-fn chain(err: &dyn StdError) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn json(status: u16, body: &str) -> HttpResponse {
@@ -152,122 +114,7 @@ fn client_at(url: &str) -> Client {
 
 const CALENDARS: &str = r#"{"calendars":[{"provider_name":"google","profile_id":"pro_1","profile_name":"a@example.com","calendar_id":"cal_1_1","calendar_name":"Home","calendar_readonly":false,"calendar_deleted":false,"permission_level":"sandbox"}]}"#;
 
-// --- Success paths -------------------------------------------------------------------------
-
-#[tokio::test]
-async fn every_method_succeeds_against_the_fake() {
-    let fake = FakeCronofy::start().await.unwrap();
-    let client = client_for(&fake);
-    let seed = fake.seed().clone();
-
-    // Step 2: code exchange.
-    let code = fake.issue_code(&seed.account_id, REDIRECT);
-    let exchange = ExchangeCode::new(credentials(&fake), AuthorizationCode::new(code), REDIRECT);
-    let tokens = client.exchange_code(&exchange).await.unwrap();
-    assert_eq!(tokens.account_id.as_deref(), Some(seed.account_id.as_str()));
-    let refresh_token = tokens.refresh_token.clone().expect("a refresh token");
-
-    // Step 3.
-    let calendars = client.list_calendars(&tokens.access_token).await.unwrap();
-    assert_eq!(calendars.calendars.len(), seed.calendar_ids.len());
-    assert!(calendars.needing_elevation().count() > 0);
-
-    // The generic entry point runs the same endpoint.
-    let again = client
-        .call(&ListCalendars, Some(&tokens.access_token))
-        .await
-        .unwrap();
-    assert_eq!(again, calendars);
-
-    // Steps 4-5, a user account: a page to send the user to.
-    let outcome = client
-        .request_permissions(&tokens.access_token, &permissions_request(&fake))
-        .await
-        .unwrap();
-    let PermissionsOutcome::Redirect { url } = outcome else {
-        panic!("expected a redirect, got {outcome:?}")
-    };
-    assert!(url.as_str().starts_with(fake.app_url()), "{url}");
-
-    // Steps 4-5, an Enterprise Connect account: granted at once.
-    let enterprise = PermissionsRequest::builder()
-        .calendar(seed.enterprise_calendar_ids[0].clone())
-        .redirect_uri(REDIRECT)
-        .build()
-        .unwrap();
-    let outcome = client
-        .request_permissions(
-            &AccessToken::new(seed.enterprise_access_token.clone()),
-            &enterprise,
-        )
-        .await
-        .unwrap();
-    assert_eq!(outcome, PermissionsOutcome::Granted);
-
-    // Refresh, then revoke.
-    let refreshed = client
-        .refresh_token(&RefreshAccessToken::new(
-            credentials(&fake),
-            refresh_token.clone(),
-        ))
-        .await
-        .unwrap();
-    assert_ne!(refreshed.access_token, tokens.access_token);
-    client
-        .revoke(&RevokeToken::new(
-            credentials(&fake),
-            Revocable::RefreshToken(refresh_token),
-        ))
-        .await
-        .unwrap();
-    let err = client
-        .list_calendars(&refreshed.access_token)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Api(ApiError::Unauthorized)), "{err:?}");
-    assert_eq!(err.kind(), "unauthorized");
-    assert_eq!(err.status(), Some(http::StatusCode::UNAUTHORIZED));
-}
-
-#[tokio::test]
-async fn sends_the_default_user_agent() {
-    let fake = FakeCronofy::start().await.unwrap();
-    client_for(&fake)
-        .list_calendars(&token(&fake))
-        .await
-        .unwrap();
-    let log = fake.requests();
-    let ua = log[0].header("user-agent").unwrap();
-    assert_eq!(
-        ua,
-        format!(
-            "permissions-reqwest/{} permissions-core/{}",
-            env!("CARGO_PKG_VERSION"),
-            env!("CARGO_PKG_VERSION")
-        )
-    );
-}
-
-#[tokio::test]
-async fn an_invalid_user_agent_is_refused_at_build() {
-    let err = Client::builder()
-        .user_agent("line\nbreak")
-        .build()
-        .unwrap_err();
-    assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
-    assert!(chain(&err).contains("user_agent"), "{}", chain(&err));
-}
-
-#[tokio::test]
-async fn invalid_input_sends_nothing() {
-    let fake = FakeCronofy::start().await.unwrap();
-    let client = client_for(&fake);
-    let exchange = ExchangeCode::new(credentials(&fake), AuthorizationCode::new(""), REDIRECT);
-    let err = client.exchange_code(&exchange).await.unwrap_err();
-    assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
-    assert_eq!(err.kind(), "invalid_input");
-    assert!(fake.requests().is_empty());
-}
+// --- The transport -------------------------------------------------------------------------
 
 #[tokio::test]
 async fn all_response_headers_status_and_body_survive_the_transport() {
@@ -297,125 +144,6 @@ Content-Type: text/plain\r\nContent-Length: 4\r\nConnection: close\r\n\r\nslow"
         "{received}"
     );
     assert!(received.ends_with("\r\n\r\n{\"a\":1}"), "{received}");
-}
-
-// --- Retries -------------------------------------------------------------------------------
-
-#[tokio::test]
-async fn rate_limited_with_retry_after_then_success() {
-    let fake = FakeCronofy::start().await.unwrap();
-    fake.script(
-        Route::Calendars,
-        [Fault::status(429).header("Retry-After", "1")],
-    );
-    let started = Instant::now();
-    let calendars = client_for(&fake)
-        .list_calendars(&token(&fake))
-        .await
-        .unwrap();
-    assert!(!calendars.calendars.is_empty());
-    assert_eq!(hits(&fake, "/v1/calendars"), 2);
-    // The back-off alone would be 5-10 ms: the wait came from `Retry-After`.
-    assert!(started.elapsed() >= Duration::from_secs(1));
-}
-
-#[tokio::test]
-async fn unavailable_twice_then_success() {
-    let fake = FakeCronofy::start().await.unwrap();
-    fake.script(Route::Permissions, [Fault::status(503), Fault::status(503)]);
-    let outcome = client_for(&fake)
-        .request_permissions(&token(&fake), &permissions_request(&fake))
-        .await
-        .unwrap();
-    assert!(matches!(outcome, PermissionsOutcome::Redirect { .. }));
-    assert_eq!(hits(&fake, "/v1/permissions"), 3);
-}
-
-#[tokio::test]
-async fn retries_exhausted_reports_the_last_answer() {
-    let fake = FakeCronofy::start().await.unwrap();
-    fake.script(
-        Route::Calendars,
-        [
-            Fault::status(503),
-            Fault::status(503),
-            Fault::status(503).body("down"),
-        ],
-    );
-    let err = client_for(&fake)
-        .list_calendars(&token(&fake))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::Api(ApiError::Server { status, .. }) if *status == 503),
-        "{err:?}"
-    );
-    assert_eq!(err.kind(), "server");
-    assert_eq!(err.status(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
-    assert_eq!(hits(&fake, "/v1/calendars"), 3);
-}
-
-#[tokio::test]
-async fn a_huge_retry_after_stops_at_once() {
-    let fake = FakeCronofy::start().await.unwrap();
-    fake.script(
-        Route::Calendars,
-        [Fault::status(429).header("Retry-After", "999999")],
-    );
-    let started = Instant::now();
-    let err = client_for(&fake)
-        .list_calendars(&token(&fake))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Api(ApiError::RateLimited {
-                retry_after: Some(_)
-            })
-        ),
-        "{err:?}"
-    );
-    assert_eq!(err.kind(), "rate_limited");
-    assert_eq!(hits(&fake, "/v1/calendars"), 1);
-    assert!(started.elapsed() < QUICK);
-}
-
-#[tokio::test]
-async fn a_code_exchange_is_not_repeated_after_a_bad_gateway() {
-    let fake = FakeCronofy::start().await.unwrap();
-    fake.script(Route::Token, [Fault::status(502)]);
-    let code = fake.issue_code(&fake.seed().account_id, REDIRECT);
-    let exchange = ExchangeCode::new(credentials(&fake), AuthorizationCode::new(code), REDIRECT);
-    let err = client_for(&fake)
-        .exchange_code(&exchange)
-        .await
-        .unwrap_err();
-    assert_eq!(err.status(), Some(http::StatusCode::BAD_GATEWAY));
-    assert_eq!(hits(&fake, "/oauth/token"), 1);
-}
-
-// --- Failures ------------------------------------------------------------------------------
-
-#[tokio::test]
-async fn a_silent_server_times_out_within_the_timeout() {
-    let fake = FakeCronofy::start().await.unwrap();
-    fake.script(Route::Calendars, [Fault::hang()]);
-    let client = Client::builder()
-        .hosts(hosts(&fake))
-        .timeout(Duration::from_secs(1))
-        .retry_policy(RetryPolicy::never())
-        .build()
-        .unwrap();
-    let started = Instant::now();
-    let err = client.list_calendars(&token(&fake)).await.unwrap_err();
-    assert!(matches!(err, Error::Timeout), "{err:?}");
-    assert_eq!(err.kind(), "timeout");
-    assert!(
-        started.elapsed() < Duration::from_secs(1) + QUICK,
-        "{:?}",
-        started.elapsed()
-    );
 }
 
 #[tokio::test]
@@ -494,87 +222,6 @@ async fn an_announced_length_over_the_cap_is_refused_before_reading() {
 }
 
 #[tokio::test]
-async fn the_fakes_oversized_body_is_too_large() {
-    let fake = FakeCronofy::start().await.unwrap();
-    fake.script(Route::Calendars, [Fault::oversized(50 << 20)]);
-    let err = client_for(&fake)
-        .list_calendars(&token(&fake))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
-    assert_eq!(hits(&fake, "/v1/calendars"), 1);
-}
-
-#[tokio::test]
-async fn malformed_json_is_a_decode_error() {
-    let fake = FakeCronofy::start().await.unwrap();
-    fake.script(Route::Permissions, [Fault::malformed_json()]);
-    let err = client_for(&fake)
-        .request_permissions(&token(&fake), &permissions_request(&fake))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Decode(_)), "{err:?}");
-    assert_eq!(err.kind(), "decode");
-    assert_eq!(err.status(), None);
-}
-
-#[tokio::test]
-async fn a_dropped_connection_is_a_transport_error() {
-    let fake = FakeCronofy::start().await.unwrap();
-    fake.script(Route::Calendars, [Fault::drop_connection()]);
-    let err = client_for(&fake)
-        .list_calendars(&token(&fake))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Transport(_)), "{err:?}");
-    assert_eq!(err.kind(), "transport");
-    assert!(err.source().is_some(), "keeps what reqwest said");
-    // Not retried: the request may have been processed.
-    assert_eq!(hits(&fake, "/v1/calendars"), 1);
-}
-
-#[tokio::test]
-async fn a_redirect_is_not_followed() {
-    let fake = FakeCronofy::start().await.unwrap();
-    // Following it would succeed: same host, a valid endpoint.
-    let target = format!("{}/v1/calendars", fake.api_url());
-    fake.script(
-        Route::Calendars,
-        [Fault::status(302).header("Location", &target)],
-    );
-    let err = client_for(&fake)
-        .list_calendars(&token(&fake))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::Api(ApiError::UnexpectedStatus { status, .. }) if *status == 302),
-        "{err:?}"
-    );
-    assert_eq!(err.kind(), "unexpected_status");
-    assert_eq!(hits(&fake, "/v1/calendars"), 1);
-}
-
-#[tokio::test]
-async fn a_refused_connection_is_a_connect_error() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
-    // Default back-off: connection failures are retried, and still reported as such.
-    let base = BaseUrl::parse(&url).unwrap();
-    let client = Client::builder()
-        .hosts(Hosts::custom(base.clone(), base))
-        .build()
-        .unwrap();
-    let err = client
-        .list_calendars(&AccessToken::new("t"))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Connect(_)), "{err:?}");
-    assert_eq!(err.kind(), "transport");
-    assert!(!chain(&err).contains(&url), "{}", chain(&err));
-}
-
-#[tokio::test]
 async fn tls_is_configured_and_a_failed_handshake_is_a_connect_error() {
     // A plain-HTTP server at an https URL: the TLS handshake fails. This goes through the
     // crate's TLS set-up (with `rustls`: ring, the platform verifier) without a panic.
@@ -607,292 +254,6 @@ async fn tls_is_configured_and_a_failed_handshake_is_a_connect_error() {
             "{err:?}"
         );
     }
-}
-
-// --- Secrets -------------------------------------------------------------------------------
-
-#[tokio::test]
-async fn no_error_display_or_debug_shows_a_secret() {
-    const SECRETS: [&str; 4] = [
-        "tok_SECRET_access_1234",
-        "ref_SECRET_refresh_1234",
-        "cs_SECRET_client_1234",
-        "code_SECRET_auth_1234",
-    ];
-    let access = AccessToken::new(SECRETS[0]);
-    let refresh = RefreshToken::new(SECRETS[1]);
-    let creds = ClientCredentials::new("client", ClientSecret::new(SECRETS[2]));
-    let code = AuthorizationCode::new(SECRETS[3]);
-
-    // Each answer quotes every secret back: none may reach an error.
-    let echo = SECRETS.join(" ");
-    let answer = |status: &str, headers: &str, length: Option<usize>, body: &str| {
-        let length = length.unwrap_or(body.len());
-        format!(
-            "HTTP/1.1 {status}\r\n{headers}Content-Length: {length}\r\nConnection: close\r\n\r\n{body}"
-        )
-    };
-    let answers = vec![
-        answer(
-            "401 Unauthorized",
-            &format!("WWW-Authenticate: Bearer {echo}\r\n"),
-            None,
-            &echo,
-        ),
-        answer(
-            "400 Bad Request",
-            "Content-Type: application/json\r\n",
-            None,
-            &format!(r#"{{"error":"invalid_grant","access_token":"{echo}"}}"#),
-        ),
-        // A token answer cut short: not JSON.
-        answer(
-            "200 OK",
-            "Content-Type: application/json\r\n",
-            None,
-            &format!(r#"{{"access_token":"{echo}"#),
-        ),
-        // The connection closes before the announced length.
-        answer(
-            "200 OK",
-            "Content-Type: application/json\r\n",
-            Some(5000),
-            &format!(r#"{{"access_token":"{echo}"#),
-        ),
-    ];
-    let (url, _server) = serve(answers.into_iter().map(String::into_bytes).collect()).await;
-    let base = BaseUrl::parse(&url).unwrap();
-    let client = Client::builder()
-        .hosts(Hosts::custom(base.clone(), base))
-        .retry_policy(RetryPolicy::never())
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap();
-    let exchange = ExchangeCode::new(creds.clone(), code, REDIRECT);
-    let refresh_call = RefreshAccessToken::new(creds.clone(), refresh.clone());
-
-    let mut errors = vec![
-        client.list_calendars(&access).await.unwrap_err(), // 401
-        client.exchange_code(&exchange).await.unwrap_err(), // 400 with the secrets in the body
-        client.refresh_token(&refresh_call).await.unwrap_err(), // a token answer cut short
-        client.refresh_token(&refresh_call).await.unwrap_err(), // connection closed mid-body
-    ];
-    // Connection refused, time-out and too large, with the secrets in the request.
-    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let closed_url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
-    errors.push(
-        client_at(&closed_url)
-            .exchange_code(&exchange)
-            .await
-            .unwrap_err(),
-    );
-    let fake = FakeCronofy::start().await.unwrap();
-    fake.script(Route::Token, [Fault::hang(), Fault::oversized(1 << 21)]);
-    let slow = Client::builder()
-        .hosts(hosts(&fake))
-        .retry_policy(RetryPolicy::never())
-        .timeout(Duration::from_millis(500))
-        .build()
-        .unwrap();
-    errors.push(slow.exchange_code(&exchange).await.unwrap_err());
-    errors.push(slow.refresh_token(&refresh_call).await.unwrap_err());
-
-    let kinds: Vec<_> = errors.iter().map(Error::kind).collect();
-    assert_eq!(
-        kinds,
-        [
-            "unauthorized",
-            "bad_request",
-            "decode",
-            "transport",
-            "transport",
-            "timeout",
-            "too_large"
-        ]
-    );
-    for err in &errors {
-        let shown = format!("{} | {err:?} | {err:#?} | {}", chain(err), err);
-        for secret in SECRETS {
-            assert!(!shown.contains(secret), "{secret} in {shown}");
-        }
-        assert!(!shown.contains("SECRET"), "{shown}");
-    }
-    // The token endpoint's error body is not kept beyond the OAuth error code.
-    assert!(
-        matches!(
-            &errors[1],
-            Error::Api(ApiError::BadRequest {
-                code: OAuthErrorCode::InvalidGrant,
-                description: None
-            })
-        ),
-        "{:?}",
-        errors[1]
-    );
-
-    // Nor do the client and a session.
-    let session = Session::new(client.clone(), creds, access, refresh);
-    let shown = format!("{client:?} {session:?} {session:#?}");
-    for secret in SECRETS {
-        assert!(!shown.contains(secret), "{secret} in {shown}");
-    }
-}
-
-// --- Session -------------------------------------------------------------------------------
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_401s_share_a_single_refresh() {
-    const CALLS: usize = 16;
-    let refreshes = Arc::new(AtomicUsize::new(0));
-    let stale_calls = Arc::new(tokio::sync::Barrier::new(CALLS));
-    let transport = {
-        let refreshes = refreshes.clone();
-        move |req: HttpRequest| {
-            let refreshes = refreshes.clone();
-            let stale_calls = stale_calls.clone();
-            async move {
-                let auth = req
-                    .headers()
-                    .get(http::header::AUTHORIZATION)
-                    .map(|v| v.to_str().unwrap().to_owned());
-                match (req.uri().path(), auth.as_deref()) {
-                    ("/oauth/token", _) => {
-                        refreshes.fetch_add(1, Ordering::SeqCst);
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        Ok(json(
-                            200,
-                            r#"{"token_type":"bearer","access_token":"fresh","expires_in":3600,"refresh_token":"refresh-2"}"#,
-                        ))
-                    }
-                    ("/v1/calendars", Some("Bearer fresh")) => Ok(json(200, CALENDARS)),
-                    ("/v1/calendars", _) => {
-                        // Every stale call gets its 401 at the same moment.
-                        tokio::time::timeout(QUICK, stale_calls.wait())
-                            .await
-                            .expect("all calls arrive");
-                        Ok(json(401, "{}"))
-                    }
-                    (path, _) => panic!("unexpected {path}"),
-                }
-            }
-        }
-    };
-    let client = Client::builder().transport(transport).build().unwrap();
-    let persisted = Arc::new(AtomicUsize::new(0));
-    let session = Session::new(
-        client,
-        ClientCredentials::new("client", ClientSecret::new("secret")),
-        AccessToken::new("stale"),
-        RefreshToken::new("refresh-1"),
-    )
-    .on_refresh({
-        let persisted = persisted.clone();
-        move |tokens| {
-            assert_eq!(tokens.access_token, AccessToken::new("fresh"));
-            persisted.fetch_add(1, Ordering::SeqCst);
-        }
-    });
-
-    let mut calls = tokio::task::JoinSet::new();
-    for _ in 0..CALLS {
-        let session = session.clone();
-        calls.spawn(async move { session.list_calendars().await });
-    }
-    let results = tokio::time::timeout(QUICK, calls.join_all())
-        .await
-        .expect("calls finish");
-    assert_eq!(results.len(), CALLS);
-    for result in results {
-        assert_eq!(result.unwrap().calendars[0].calendar_id, "cal_1_1");
-    }
-    assert_eq!(refreshes.load(Ordering::SeqCst), 1);
-    assert_eq!(persisted.load(Ordering::SeqCst), 1);
-    assert_eq!(session.access_token(), AccessToken::new("fresh"));
-}
-
-#[tokio::test]
-async fn a_session_refreshes_an_expired_token_against_the_fake() {
-    let fake = FakeCronofy::start().await.unwrap();
-    let seed = fake.seed().clone();
-    let persisted = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let session = Session::new(
-        client_for(&fake),
-        credentials(&fake),
-        token(&fake),
-        RefreshToken::new(seed.refresh_token.clone()),
-    )
-    .on_refresh({
-        let persisted = persisted.clone();
-        move |tokens| persisted.lock().unwrap().push(tokens.access_token.clone())
-    });
-
-    // A valid token: no refresh.
-    session.list_calendars().await.unwrap();
-    assert_eq!(hits(&fake, "/oauth/token"), 0);
-
-    fake.expire_access_token(&seed.access_token);
-    let outcome = session
-        .request_permissions(&permissions_request(&fake))
-        .await
-        .unwrap();
-    assert!(matches!(outcome, PermissionsOutcome::Redirect { .. }));
-    assert_eq!(hits(&fake, "/oauth/token"), 1);
-    assert_eq!(hits(&fake, "/v1/permissions"), 2);
-    let new_token = session.access_token();
-    assert_ne!(new_token, token(&fake));
-    assert_eq!(*persisted.lock().unwrap(), [new_token]);
-
-    // The new token keeps working.
-    let calendars = session.call(&ListCalendars).await.unwrap();
-    assert_eq!(
-        calendars
-            .get(&seed.calendar_ids[0])
-            .unwrap()
-            .permission_level,
-        Some(CalendarPermissionLevel::Sandbox)
-    );
-    assert_eq!(hits(&fake, "/oauth/token"), 1);
-}
-
-#[tokio::test]
-async fn a_failed_refresh_is_reported_and_retried_once_only() {
-    let fake = FakeCronofy::start().await.unwrap();
-    let seed = fake.seed().clone();
-    let session = Session::new(
-        client_for(&fake),
-        credentials(&fake),
-        AccessToken::new("unknown"),
-        RefreshToken::new("unknown-refresh"),
-    );
-    let err = session.list_calendars().await.unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            Error::Api(ApiError::BadRequest {
-                code: OAuthErrorCode::InvalidGrant,
-                ..
-            })
-        ),
-        "{err:?}"
-    );
-    assert_eq!(hits(&fake, "/v1/calendars"), 1);
-    assert_eq!(hits(&fake, "/oauth/token"), 1);
-    assert_eq!(session.access_token(), AccessToken::new("unknown"));
-
-    // A refresh that works but a token that is still refused: one retry, then the 401.
-    let always_401 = Session::new(
-        client_for(&fake),
-        credentials(&fake),
-        AccessToken::new("unknown"),
-        RefreshToken::new(seed.refresh_token.clone()),
-    );
-    fake.clear_requests();
-    fake.script(Route::Calendars, [Fault::status(401), Fault::status(401)]);
-    let err = always_401.list_calendars().await.unwrap_err();
-    assert!(matches!(err, Error::Api(ApiError::Unauthorized)), "{err:?}");
-    assert_eq!(hits(&fake, "/v1/calendars"), 2);
-    assert_eq!(hits(&fake, "/oauth/token"), 1);
 }
 
 // --- Custom transports and types -----------------------------------------------------------
@@ -997,13 +358,33 @@ fn client_and_futures_are_send_and_sync() {
 mod tracing_spans {
     use std::fmt::Write as _;
     use std::sync::Mutex;
-    use std::sync::atomic::AtomicU64;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     use tracing::field::{Field, Visit};
     use tracing::span::{Attributes, Id, Record};
     use tracing::{Event, Metadata, Subscriber};
 
+    use permissions_core::{AuthorizationCode, ExchangeCode};
+    use permissions_fake::{Fault, Route};
+
     use super::*;
+
+    const REDIRECT: &str = "https://app.example.com/permissions/done";
+
+    fn client_for(fake: &FakeCronofy) -> Client {
+        Client::builder()
+            .hosts(hosts(fake))
+            .retry_policy(fast_retries())
+            .build()
+            .unwrap()
+    }
+
+    fn credentials(fake: &FakeCronofy) -> ClientCredentials {
+        ClientCredentials::new(
+            fake.seed().client_id.clone(),
+            ClientSecret::new(fake.seed().client_secret.clone()),
+        )
+    }
 
     #[derive(Default)]
     struct Capture {

@@ -11,13 +11,12 @@
 //! - `retry`: `Retry-After` round-trips; the policy never waits longer than its cap.
 //! - `secrets`: no `Debug`/`Display` of a value or error that held a secret shows it.
 //! - `fixtures`: every real body in `tests/fixtures/` through the parser it belongs to.
-//! - `known_bugs`: a test per defect these tests found in `src/`; `#[ignore]`d while it is
-//!   open (run those with `cargo test -p permissions-core --test core -- --ignored`).
-//! - `regressions`: the same, for inputs found by fuzzing (`fuzz/`, which also compiles that
-//!   file on its own).
+//! - `regressions`: a test per defect found in `src/`, by fuzzing or by these tests;
+//!   `#[ignore]`d while it is open (run those with
+//!   `cargo test -p permissions-core --test core -- --ignored`); `fuzz/` also compiles that
+//!   file on its own.
 
 mod fixtures;
-mod known_bugs;
 mod pacing;
 mod parsers;
 mod regressions;
