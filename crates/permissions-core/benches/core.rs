@@ -187,7 +187,11 @@ fn parse_permissions_response(c: &mut Criterion, name: &str, body: &'static [u8]
     group.bench_function("ours", |b| {
         b.iter_batched(
             || answer.clone(),
-            |r| request.parse_response(r).expect("valid"),
+            |r| {
+                request
+                    .parse_response(r, &RequestContext::new(DataCenter::Us.hosts().api()))
+                    .expect("valid")
+            },
             BatchSize::SmallInput,
         )
     });
@@ -254,7 +258,11 @@ fn parse_calendar_list(c: &mut Criterion) {
     group.bench_function("ours", |b| {
         b.iter_batched(
             || answer.clone(),
-            |r| ListCalendars.parse_response(r).expect("valid"),
+            |r| {
+                ListCalendars
+                    .parse_response(r, &RequestContext::new(DataCenter::Us.hosts().api()))
+                    .expect("valid")
+            },
             BatchSize::SmallInput,
         )
     });

@@ -103,39 +103,151 @@ open_enum!(
     }
 );
 
-/// One calendar, with Cronofy's field names. Fields that older answers lack are optional.
+/// One calendar, with Cronofy's field names.
+///
+/// Only `calendar_id` is required (a string): it is what a permissions request needs. Every
+/// other field is read liberally, as the API's exact types are not documented: a missing,
+/// `null` or oddly typed value never fails the list. A text field reads a number as its text
+/// and anything else as absent (`calendar_name` as empty text, `provider_name` as an empty
+/// [`ProviderName::Other`]); a flag reads `true`/`false`, also as text, and anything else as
+/// absent (`calendar_readonly` and `calendar_deleted` as `false`).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Calendar {
-    /// The provider.
+    /// The provider (an empty [`ProviderName::Other`] when none was sent).
+    #[serde(
+        default = "lenient::no_provider",
+        deserialize_with = "lenient::provider"
+    )]
     pub provider_name: ProviderName,
     /// The profile (account at the provider) the calendar belongs to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub profile_id: Option<String>,
     /// The profile's name, often an email address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub profile_name: Option<String>,
     /// The calendar's id, as used in a permissions request.
     pub calendar_id: String,
-    /// The calendar's name.
+    /// The calendar's name (empty when none was sent, or `null`).
+    #[serde(default, deserialize_with = "lenient::text")]
     pub calendar_name: String,
     /// Whether the calendar is read-only.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::flag")]
     pub calendar_readonly: bool,
     /// Whether the calendar was deleted at the provider.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::flag")]
     pub calendar_deleted: bool,
     /// Whether it is the profile's primary calendar.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub calendar_primary: Option<bool>,
     /// Whether the provider's conferencing can be added to events.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub calendar_integrated_conferencing_available: Option<bool>,
     /// Whether events can carry attachments.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub calendar_attachments_available: Option<bool>,
     /// The access level (`sandbox` until elevated). Unknown values are kept.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::level",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub permission_level: Option<CalendarPermissionLevel>,
+}
+
+/// Liberal readers for fields whose exact type the API does not document: each reads any JSON
+/// value and keeps what it can, so that one odd field never fails a whole answer.
+pub(crate) mod lenient {
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+
+    use super::{CalendarPermissionLevel, ProviderName};
+
+    /// Text: a string, or a number's text; anything else is absent.
+    pub(crate) fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::String(s) => Some(s),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    }
+
+    /// Text, empty when absent.
+    pub(crate) fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        string(d).map(Option::unwrap_or_default)
+    }
+
+    /// A flag: `true`/`false`, as JSON or as text; anything else is absent.
+    pub(crate) fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Bool(b) => Some(b),
+            Value::String(s) if s == "true" => Some(true),
+            Value::String(s) if s == "false" => Some(false),
+            _ => None,
+        })
+    }
+
+    /// A flag, `false` when absent.
+    pub(crate) fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        bool(d).map(Option::unwrap_or_default)
+    }
+
+    /// A number of seconds: a whole or decimal number (cut to whole seconds), also as text;
+    /// negative, non-finite or anything else is absent.
+    pub(crate) fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        let from_float = |f: f64| (f.is_finite() && f >= 0.0).then_some(f as u64);
+        Ok(match Value::deserialize(d)? {
+            Value::Number(n) => n.as_u64().or_else(|| n.as_f64().and_then(from_float)),
+            Value::String(s) => s
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .or_else(|| s.trim().parse::<f64>().ok().and_then(from_float)),
+            _ => None,
+        })
+    }
+
+    /// The provider; anything but a string is an empty [`ProviderName::Other`].
+    pub(crate) fn provider<'de, D: Deserializer<'de>>(d: D) -> Result<ProviderName, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::String(s) => ProviderName::parse(&s),
+            _ => no_provider(),
+        })
+    }
+
+    /// No provider was sent.
+    pub(crate) fn no_provider() -> ProviderName {
+        ProviderName::Other(String::new())
+    }
+
+    /// A permission level, absent unless a string.
+    pub(crate) fn level<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<CalendarPermissionLevel>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::String(s) => Some(CalendarPermissionLevel::parse(&s)),
+            _ => None,
+        })
+    }
 }
 
 impl Calendar {
@@ -147,11 +259,16 @@ impl Calendar {
     }
 }
 
-/// The answer of `GET /v1/calendars`.
+/// The answer of `GET /v1/calendars`: a `calendars` list is required, each with its
+/// `calendar_id`; the rest is read liberally (see [`Calendar`]).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 pub struct CalendarList {
     /// The account id (`acc_…`); older answers lack it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sub: Option<String>,
     /// The calendars.
     pub calendars: Vec<Calendar>,
@@ -192,7 +309,11 @@ impl Endpoint for ListCalendars {
         finish(builder, Vec::new())
     }
 
-    fn parse_response(&self, response: HttpResponse) -> Result<CalendarList, ResponseError> {
+    fn parse_response(
+        &self,
+        response: HttpResponse,
+        _ctx: &RequestContext<'_>,
+    ) -> Result<CalendarList, ResponseError> {
         let body = success_body(response, false)?;
         Ok(CalendarList::parse(&body)?)
     }
@@ -278,7 +399,10 @@ mod tests {
             .body(Vec::new())
             .unwrap();
         assert_eq!(
-            ListCalendars.parse_response(response),
+            ListCalendars.parse_response(
+                response,
+                &RequestContext::new(crate::data_center::DataCenter::Us.hosts().api())
+            ),
             Err(ResponseError::Api(crate::error::ApiError::Unauthorized))
         );
         let response = http::Response::builder()
@@ -286,7 +410,10 @@ mod tests {
             .body(b"{\"calendars\":7}".to_vec())
             .unwrap();
         assert!(matches!(
-            ListCalendars.parse_response(response),
+            ListCalendars.parse_response(
+                response,
+                &RequestContext::new(crate::data_center::DataCenter::Us.hosts().api())
+            ),
             Err(ResponseError::Decode(_))
         ));
     }

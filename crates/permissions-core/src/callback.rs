@@ -2,10 +2,18 @@
 //!
 //! The URL the user came back on is untrusted input: anyone can craft a link to the app's
 //! callback. It is accepted only when it is the `redirect_uri` that was sent (scheme, host,
-//! port and path equal, every original query parameter still there) and, when the app put a
-//! state value into `redirect_uri`, when it carries that same state (compared in constant
-//! time). Only then is `error` read: `access_denied` means the user rejected; another code is
-//! an error; no `error` means accepted (Cronofy documents no parameter for acceptance).
+//! port and path equal; each of its own query parameters back with exactly the values it had,
+//! none repeated or added) and, when the app put a state value into `redirect_uri` (with
+//! [`crate::PermissionsRequestBuilder::state`], [`CallbackCheck::new`] or by hand), when it
+//! carries that same state exactly once. Every value is compared in constant time. Only then
+//! is `error` read: `access_denied` means the user rejected; another code is an error; no
+//! `error` means accepted.
+//!
+//! **What [`CallbackOutcome::Accepted`] means, plainly: no `error` came back.** Cronofy
+//! documents no parameter for acceptance, so a user who closed the page and typed the return
+//! URL by hand (with the right state) reads as accepted too. An app confirms by listing the
+//! calendars ([`crate::ListCalendars`]) and looking at their `permission_level`, as the web
+//! example does.
 //!
 //! ```
 //! use permissions_core::{CallbackCheck, CallbackOutcome, error::CallbackError};
@@ -24,21 +32,28 @@ use std::borrow::Cow;
 use url::Url;
 
 use crate::error::{BuildError, CallbackError, Mismatch, clean_snippet};
-use crate::redirect_uri::{add_state, parse_redirect_uri};
-use crate::secret::constant_time_eq;
+use crate::redirect_uri::{
+    PERMISSIONS_RESERVED, add_state, parse_redirect_uri, redacted_url, refuse_reserved,
+    validate_written_state,
+};
+use crate::secret::{REDACTED, constant_time_eq};
 
 /// What the user decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CallbackOutcome {
-    /// The user accepted: the calendars are now `unrestricted`.
+    /// No `error` came back, which is how Cronofy says the user accepted. It is not proof:
+    /// confirm by listing the calendars and reading their `permission_level`.
     Accepted,
     /// The user rejected (`error=access_denied`).
     Rejected,
 }
 
 /// What a permissions callback must match: the `redirect_uri` as sent and its state value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Debug` shows the state (and the `state` parameter of the URI) as `[redacted]`: it is the
+/// CSRF secret of the user's session.
+#[derive(Clone, PartialEq, Eq)]
 pub struct CallbackCheck {
     redirect_uri: Url,
     state: Option<String>,
@@ -51,10 +66,20 @@ impl CallbackCheck {
     /// the state value, if one was used. The state is added to the URI as
     /// [`crate::PermissionsRequestBuilder::state`] does, unless it is already there; a URI
     /// carrying a different state is refused.
+    ///
+    /// With `None`, a `state` written into the URI by hand is checked as a state: it must come
+    /// back exactly once, with the same value.
+    ///
+    /// # Errors
+    /// What [`crate::PermissionsRequestBuilder::build`] refuses: an invalid URI, one carrying a
+    /// parameter Cronofy adds on the way back (`error`, and `code`, which an OAuth return
+    /// carries), an empty or too long state, a URI carrying a different state.
     pub fn new(redirect_uri: &str, state: Option<&str>) -> Result<Self, BuildError> {
         let mut url = parse_redirect_uri(redirect_uri).map_err(BuildError::RedirectUri)?;
-        if let Some(state) = state {
-            add_state(&mut url, state).map_err(BuildError::State)?;
+        refuse_reserved(&url, PERMISSIONS_RESERVED).map_err(BuildError::RedirectUri)?;
+        match state {
+            Some(state) => add_state(&mut url, state).map_err(BuildError::State)?,
+            None => validate_written_state(&url).map_err(BuildError::State)?,
         }
         let required = required_params(&url, state.is_some())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -84,6 +109,16 @@ impl CallbackCheck {
             self.state.as_deref(),
             permissions_answer,
         )
+    }
+}
+
+impl std::fmt::Debug for CallbackCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackCheck")
+            .field("redirect_uri", &redacted_url(&self.redirect_uri))
+            .field("state", &self.state.as_ref().map(|_| REDACTED))
+            .field("required", &self.required)
+            .finish()
     }
 }
 
@@ -202,12 +237,44 @@ pub(crate) fn check_return<'r, R>(
     if returned.path() != redirect_uri.path() {
         return mismatch(Mismatch::Path);
     }
-    // A return has a handful of parameters: scanning them per expected parameter, borrowing,
-    // costs less than collecting them.
-    for (name, value) in required {
-        if !returned.query_pairs().any(|(k, v)| k == name && v == value) {
+    // Each parameter of the redirect URI must come back with exactly its values, in order:
+    // `?tenant=a` returned as `?tenant=a&tenant=evil` is a mismatch (a reader of the first or
+    // of the last value would disagree). A `state` written into the URI by hand is one of
+    // them, and fails as a state. Values are compared in constant time.
+    let required: Vec<(Cow<'r, str>, Cow<'r, str>)> = required.collect();
+    for (i, (name, _)) in required.iter().enumerate() {
+        if required[..i].iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        let mut expected = required.iter().filter(|(n, _)| n == name).map(|(_, v)| v);
+        let mut got = returned.query_pairs().filter(|(k, _)| k == name);
+        let mut same = true;
+        let mut any_back = false;
+        loop {
+            match (expected.next(), got.next()) {
+                (None, None) => break,
+                (Some(e), Some((_, g))) => {
+                    any_back = true;
+                    // `&` (not `&&`): every value is compared, whatever came before.
+                    same &= constant_time_eq(e, &g);
+                }
+                (_, back) => {
+                    any_back |= back.is_some();
+                    same = false;
+                    break;
+                }
+            }
+        }
+        if !same {
+            if name == "state" {
+                return Err(if any_back {
+                    CallbackError::StateMismatch
+                } else {
+                    CallbackError::MissingState
+                });
+            }
             return mismatch(Mismatch::QueryParameter {
-                name: clean_snippet(&name, 64),
+                name: clean_snippet(name, 64),
             });
         }
     }

@@ -9,8 +9,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::data_center::{BaseUrl, DataCenter, Hosts};
-use crate::endpoint::USER_AGENT;
+use crate::data_center::{BaseUrl, DataCenter, Hosts, PermissionsUrlPolicy};
+use crate::endpoint::{RequestContext, USER_AGENT};
 use crate::error::{BuildError, CallError};
 use crate::pacing::{LocalPacer, PacingConfig};
 use crate::retry::RetryPolicy;
@@ -56,6 +56,7 @@ pub struct ClientConfig {
     max_response_bytes: usize,
     retry_policy: RetryPolicy,
     user_agent: String,
+    permissions_urls: PermissionsUrlPolicy,
 }
 
 impl ClientConfig {
@@ -69,7 +70,27 @@ impl ClientConfig {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             retry_policy: RetryPolicy::default(),
             user_agent: USER_AGENT.to_owned(),
+            permissions_urls: PermissionsUrlPolicy::default(),
         }
+    }
+
+    /// The same configuration with another [`PermissionsUrlPolicy`].
+    pub fn with_permissions_url_policy(mut self, policy: PermissionsUrlPolicy) -> Self {
+        self.permissions_urls = policy;
+        self
+    }
+
+    /// Which URLs a permissions answer may send the user to.
+    pub fn permissions_url_policy(&self) -> PermissionsUrlPolicy {
+        self.permissions_urls
+    }
+
+    /// The context every request of this configuration is built and read with: the hosts,
+    /// the permissions URL policy and the `User-Agent` (no access token).
+    pub fn request_context(&self) -> RequestContext<'_> {
+        RequestContext::for_hosts(&self.hosts)
+            .with_permissions_urls(self.permissions_urls)
+            .with_user_agent(&self.user_agent)
     }
 
     /// The API and app hosts.
@@ -123,6 +144,7 @@ enum PacingChoice<P: ?Sized> {
 /// | [`retry_policy`](Self::retry_policy) | [`RetryPolicy::default`]: 3 attempts, 250 ms base, 30 s cap |
 /// | [`pacing`](Self::pacing) | Cronofy's documented limits, 50/s and 500/min, in this process |
 /// | [`user_agent`](Self::user_agent) | `permissions-<transport>/x.y.z permissions-core/x.y.z` |
+/// | [`permissions_url_policy`](Self::permissions_url_policy) | [`PermissionsUrlPolicy::AppHost`]: the user is sent to the app host only |
 ///
 /// Transport crates name it: `permissions_ureq::Client::builder()` returns a
 /// `ClientBuilder<permissions_ureq::Ureq>`.
@@ -134,6 +156,7 @@ pub struct ClientBuilder<B: Backend> {
     max_response_bytes: usize,
     retry_policy: RetryPolicy,
     user_agent: Option<String>,
+    permissions_urls: PermissionsUrlPolicy,
     pacing: PacingChoice<B::Pacer>,
     transport: Option<B::Transport>,
 }
@@ -154,6 +177,7 @@ impl<B: Backend> ClientBuilder<B> {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             retry_policy: RetryPolicy::default(),
             user_agent: None,
+            permissions_urls: PermissionsUrlPolicy::default(),
             pacing: PacingChoice::Local(PacingConfig::cronofy_default()),
             transport: None,
         }
@@ -244,6 +268,16 @@ impl<B: Backend> ClientBuilder<B> {
         self
     }
 
+    /// Which URLs the answer to a permissions request may send the user to. Default
+    /// [`PermissionsUrlPolicy::AppHost`]: only the app host (the data center's, or the custom
+    /// app base URL), so that a compromised or spoofed API answer cannot send the user's browser
+    /// elsewhere. [`PermissionsUrlPolicy::AnyHost`] is the opt-out for a deployment behind a
+    /// proxy that serves the permission pages on a host of its own.
+    pub fn permissions_url_policy(mut self, policy: PermissionsUrlPolicy) -> Self {
+        self.permissions_urls = policy;
+        self
+    }
+
     /// Sends through `transport` instead of the built-in one: a closure, an `Arc` of a
     /// transport, a test double, or the crate's own transport over a client of yours.
     /// Time-outs and the body cap are then that transport's job ([`connect_timeout`],
@@ -300,6 +334,7 @@ impl<B: Backend> ClientBuilder<B> {
             max_response_bytes: self.max_response_bytes,
             retry_policy: self.retry_policy,
             user_agent,
+            permissions_urls: self.permissions_urls,
         };
         B::build(config, self.transport, pacer)
     }
@@ -320,6 +355,7 @@ impl<B: Backend> fmt::Debug for ClientBuilder<B> {
             .field("retry_policy", &self.retry_policy)
             .field("pacing", pacing)
             .field("user_agent", &self.user_agent)
+            .field("permissions_url_policy", &self.permissions_urls)
             .field("custom_transport", &self.transport.is_some())
             .finish()
     }

@@ -196,7 +196,7 @@ impl FromStr for BaseUrl {
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
@@ -229,6 +229,25 @@ pub enum BaseUrlError {
     /// Carries a query or fragment.
     #[error("base URL must not carry a query or fragment")]
     QueryOrFragment,
+}
+
+/// Which URLs the answer to a permissions request may send the user's browser to
+/// ([`PermissionsOutcome::Redirect`](crate::PermissionsOutcome::Redirect)). Whatever the
+/// policy, a URL carrying a user name or password (`https://app.cronofy.com@evil.example/`)
+/// is refused, and plain `http` is accepted on a loopback host only.
+///
+/// Set on a client with [`ClientBuilder::permissions_url_policy`](crate::transport::ClientBuilder::permissions_url_policy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum PermissionsUrlPolicy {
+    /// The URL must be on the configured app host: the data center's `app[-dc].cronofy.com`,
+    /// or the custom app base URL, with the same scheme, host and port. The default.
+    #[default]
+    AppHost,
+    /// Any host (still `https`, or `http` on loopback; no user-info). For a deployment behind
+    /// a proxy that hands out permission pages on a host of its own: the app then trusts
+    /// whatever its API host answers.
+    AnyHost,
 }
 
 /// The two hosts of one Cronofy instance: API and app.

@@ -2,7 +2,7 @@
 //! read its response; [`RequestContext`] carries what every request shares (host, token, user
 //! agent). The request helpers every step module uses live here too.
 
-use crate::data_center::BaseUrl;
+use crate::data_center::{BaseUrl, Hosts, PermissionsUrlPolicy};
 use crate::error::{ApiError, BuildError, ResponseError};
 use crate::seam::{Body, HttpRequest, HttpResponse};
 use crate::secret::AccessToken;
@@ -10,11 +10,19 @@ use crate::secret::AccessToken;
 /// The `User-Agent` the core sets; transports replace it with one that names them too.
 pub const USER_AGENT: &str = concat!("permissions-core/", env!("CARGO_PKG_VERSION"));
 
-/// What an endpoint needs to build its request besides its own fields.
+/// What an endpoint needs to build its request, and to read its response, besides its own
+/// fields. The call engine builds one from the client's [`ClientConfig`](crate::transport::ClientConfig)
+/// and gives the same context to [`Endpoint::to_request`] and [`Endpoint::parse_response`].
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct RequestContext<'a> {
     /// The API host.
     pub api: &'a BaseUrl,
+    /// The app host, against which the URL of a permissions answer is checked. `None` (as
+    /// [`RequestContext::new`] leaves it): only the app hosts of Cronofy's data centers pass.
+    pub app: Option<&'a BaseUrl>,
+    /// Which URLs a permissions answer may send the user to.
+    pub permissions_urls: PermissionsUrlPolicy,
     /// The access token, for `/v1/*` endpoints.
     pub access_token: Option<&'a AccessToken>,
     /// The `User-Agent` to send.
@@ -22,13 +30,33 @@ pub struct RequestContext<'a> {
 }
 
 impl<'a> RequestContext<'a> {
-    /// A context with no access token and the core's `User-Agent`.
+    /// A context with no access token, no app host (see [`RequestContext::app`]), the default
+    /// [`PermissionsUrlPolicy`] and the core's `User-Agent`.
     pub fn new(api: &'a BaseUrl) -> Self {
         Self {
             api,
+            app: None,
+            permissions_urls: PermissionsUrlPolicy::default(),
             access_token: None,
             user_agent: USER_AGENT,
         }
+    }
+
+    /// A context for these hosts, API and app, otherwise as [`RequestContext::new`].
+    pub fn for_hosts(hosts: &'a Hosts) -> Self {
+        Self::new(hosts.api()).with_app(hosts.app())
+    }
+
+    /// Sets the app host.
+    pub fn with_app(mut self, app: &'a BaseUrl) -> Self {
+        self.app = Some(app);
+        self
+    }
+
+    /// Sets which URLs a permissions answer may send the user to.
+    pub fn with_permissions_urls(mut self, policy: PermissionsUrlPolicy) -> Self {
+        self.permissions_urls = policy;
+        self
     }
 
     /// Sets the access token.
@@ -57,8 +85,14 @@ pub trait Endpoint {
     /// Builds the request. Fails, sending nothing, when the input cannot make a valid request.
     fn to_request(&self, ctx: &RequestContext<'_>) -> Result<HttpRequest, BuildError>;
 
-    /// Reads the response: any status, any headers, any bytes. Never panics.
-    fn parse_response(&self, response: HttpResponse) -> Result<Self::Output, ResponseError>;
+    /// Reads the response: any status, any headers, any bytes. Never panics. `ctx` is the
+    /// context the request was built with (a permissions answer's URL is checked against its
+    /// app host).
+    fn parse_response(
+        &self,
+        response: HttpResponse,
+        ctx: &RequestContext<'_>,
+    ) -> Result<Self::Output, ResponseError>;
 
     /// Whether sending the request twice is harmless. A code exchange is not (codes are
     /// single-use); it is then retried only when it surely was not processed.

@@ -231,7 +231,7 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
                 Feedback::Answered
             }));
         }
-        let mut result = self.endpoint.parse_response(response);
+        let mut result = self.endpoint.parse_response(response, &self.context());
         if let (Err(err), Some(token)) = (&mut result, &self.token) {
             match err {
                 ResponseError::Api(e) => e.redact(token.secret()),
@@ -278,13 +278,17 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
         }
     }
 
-    fn send(&mut self) -> Next<E::Output> {
-        let mut ctx = RequestContext::new(self.config.hosts().api())
-            .with_user_agent(self.config.user_agent());
-        if let Some(token) = &self.token {
-            ctx = ctx.with_access_token(token);
+    /// The context a request is built and its answer read with.
+    fn context(&self) -> RequestContext<'_> {
+        let ctx = self.config.request_context();
+        match &self.token {
+            Some(token) => ctx.with_access_token(token),
+            None => ctx,
         }
-        match self.endpoint.to_request(&ctx) {
+    }
+
+    fn send(&mut self) -> Next<E::Output> {
+        match self.endpoint.to_request(&self.context()) {
             Ok(request) => {
                 self.attempt += 1;
                 self.phase = Phase::AwaitAnswer;

@@ -672,9 +672,14 @@ pub enum DecodeErrorKind {
     /// JSON, but not of the expected shape.
     #[error("JSON does not have the expected shape")]
     Shape,
-    /// A URL in the body is not an absolute http(s) URL.
+    /// A URL in the body is not an absolute http(s) URL, carries a user name or password, or
+    /// uses plain `http` off a loopback host.
     #[error("URL in the body is not an absolute http(s) URL")]
     InvalidUrl,
+    /// A URL in the body is not on the host it must be on (a permissions answer's URL, on the
+    /// app host): `detail` names both hosts, never the whole URL.
+    #[error("URL in the body is not on the expected host")]
+    UnexpectedHost,
 }
 
 impl DecodeError {
@@ -752,19 +757,54 @@ fn redact_in(text: &str, secret: &str) -> String {
     out
 }
 
-/// Keeps at most `max` characters, with control characters replaced by spaces, and marks a cut
-/// with `…`.
+/// Keeps at most `max` characters of text from a server, made safe to show: control
+/// characters (general category Cc) and the line and paragraph separators become spaces (no
+/// terminal escapes or forged log lines), and format characters (Cf: bidi overrides and
+/// isolates, zero-width characters, the byte-order mark, …), which would reorder or hide what
+/// a person reads, are escaped as `\u{…}`. A cut is marked with `…`.
 pub(crate) fn clean_snippet(s: &str, max: usize) -> String {
-    let mut out: String = s
-        .trim()
-        .chars()
-        .take(max)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    use fmt::Write as _;
+    let mut out = String::with_capacity(s.len().min(max * 4));
+    for c in s.trim().chars().take(max) {
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+            out.push(' ');
+        } else if is_format(c) {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
     if s.trim().chars().nth(max).is_some() {
         out.push('…');
     }
     out
+}
+
+/// Whether `c` is a format character (Unicode general category Cf, as of Unicode 16).
+pub(crate) fn is_format(c: char) -> bool {
+    matches!(
+        c as u32,
+        0xAD | 0x600..=0x605
+            | 0x61C
+            | 0x6DD
+            | 0x70F
+            | 0x890..=0x891
+            | 0x8E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
 }
 
 #[cfg(test)]

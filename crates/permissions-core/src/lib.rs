@@ -133,7 +133,7 @@ pub use url;
 
 pub use calendars::{Calendar, CalendarList, CalendarPermissionLevel, ListCalendars, ProviderName};
 pub use callback::{CallbackCheck, CallbackOutcome};
-pub use data_center::{BaseUrl, DataCenter, Hosts};
+pub use data_center::{BaseUrl, DataCenter, Hosts, PermissionsUrlPolicy};
 pub use oauth::{
     AuthorizationOutcome, AuthorizationRequest, AuthorizationRequestBuilder, ExchangeCode,
     LinkingProfile, RefreshAccessToken, Revocable, RevokeToken, TokenResponse,

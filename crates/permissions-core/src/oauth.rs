@@ -23,17 +23,20 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::calendars::ProviderName;
+use crate::calendars::{ProviderName, lenient};
 use crate::callback::{check_return, required_params};
 use crate::data_center::BaseUrl;
 use crate::endpoint::{Endpoint, RequestContext, request_builder, success_body, with_json_body};
 use crate::error::{BuildError, CallbackError, DecodeError, ResponseError, StateProblem};
-use crate::redirect_uri::{parse_redirect_uri, refuse_reserved, validate_state};
+use crate::redirect_uri::{
+    parse_redirect_uri, redacted_url, refuse_reserved, validate_state, validate_written_state,
+};
 use crate::seam::{HttpRequest, HttpResponse};
-use crate::secret::{AccessToken, AuthorizationCode, ClientCredentials, RefreshToken};
+use crate::secret::{AccessToken, AuthorizationCode, ClientCredentials, REDACTED, RefreshToken};
 
-/// The OAuth authorization request (step 1): where to send the user.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The OAuth authorization request (step 1): where to send the user. `Debug` shows the state
+/// as `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct AuthorizationRequest {
     client_id: String,
     /// Exactly as given (validated): Cronofy compares the code exchange's `redirect_uri` with
@@ -49,7 +52,8 @@ pub struct AuthorizationRequest {
 }
 
 /// Collects an [`AuthorizationRequest`]'s parts; [`build`](Self::build) validates them.
-#[derive(Clone, Debug)]
+/// `Debug` shows the state as `[redacted]`.
+#[derive(Clone)]
 pub struct AuthorizationRequestBuilder {
     client_id: String,
     redirect_uri: String,
@@ -58,6 +62,68 @@ pub struct AuthorizationRequestBuilder {
     avoid_linking: Option<bool>,
     provider_name: Option<String>,
     link_token: Option<String>,
+}
+
+/// `Debug` of an authorization request or its builder: the state is the CSRF secret of the
+/// user's session, and is shown as `[redacted]` (in the redirect URI too).
+fn debug_authorization(
+    f: &mut std::fmt::Formatter<'_>,
+    name: &str,
+    client_id: &str,
+    redirect_uri: &str,
+    scope: &[String],
+    state: Option<&str>,
+    options: (Option<bool>, Option<&str>, Option<&str>),
+) -> std::fmt::Result {
+    let redirect_uri = match Url::parse(redirect_uri) {
+        Ok(url) => redacted_url(&url),
+        Err(_) => redirect_uri.to_owned(),
+    };
+    f.debug_struct(name)
+        .field("client_id", &client_id)
+        .field("redirect_uri", &redirect_uri)
+        .field("scope", &scope)
+        .field("state", &state.map(|_| REDACTED))
+        .field("avoid_linking", &options.0)
+        .field("provider_name", &options.1)
+        .field("link_token", &options.2)
+        .finish()
+}
+
+impl std::fmt::Debug for AuthorizationRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        debug_authorization(
+            f,
+            "AuthorizationRequest",
+            &self.client_id,
+            &self.redirect_uri_as_sent,
+            &self.scope,
+            self.state.as_deref(),
+            (
+                self.avoid_linking,
+                self.provider_name.as_deref(),
+                self.link_token.as_deref(),
+            ),
+        )
+    }
+}
+
+impl std::fmt::Debug for AuthorizationRequestBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        debug_authorization(
+            f,
+            "AuthorizationRequestBuilder",
+            &self.client_id,
+            &self.redirect_uri,
+            &self.scope,
+            self.state.as_deref(),
+            (
+                self.avoid_linking,
+                self.provider_name.as_deref(),
+                self.link_token.as_deref(),
+            ),
+        )
+    }
 }
 
 impl AuthorizationRequest {
@@ -183,6 +249,7 @@ impl AuthorizationRequestBuilder {
                 return Err(BuildError::ControlCharacter { field: "scope" });
             }
         }
+        validate_written_state(&redirect_uri).map_err(BuildError::State)?;
         if let Some(state) = &self.state {
             validate_state(state).map_err(BuildError::State)?;
             // Cronofy appends `state` to the redirect_uri: one already there would come back
@@ -265,53 +332,118 @@ pub(crate) fn parse_authorization_callback(
     )
 }
 
-/// The profile linked by an authorization (code exchange only).
+/// The profile linked by an authorization (code exchange only). Every field is read liberally
+/// (see [`TokenResponse`]): a missing `provider_name` reads as an empty [`ProviderName::Other`].
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 pub struct LinkingProfile {
     /// The provider, e.g. `google`.
+    #[serde(
+        default = "lenient::no_provider",
+        deserialize_with = "lenient::provider"
+    )]
     pub provider_name: ProviderName,
     /// The provider's service, e.g. `gsuite`, when sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub provider_service: Option<String>,
     /// The profile id (`pro_…`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub profile_id: Option<String>,
     /// The profile's name, often an email address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub profile_name: Option<String>,
 }
 
 /// The token endpoint's answer. Refresh answers lack `account_id`, `sub` and `linking_profile`.
+///
+/// Only `access_token` is required (a string): an authorization code is single-use, so an
+/// answer that carries the tokens is never thrown away over a field the flow does not need.
+/// Cronofy documents the fields but not how strictly their types hold, so the rest is read
+/// liberally, keeping what can be kept:
+///
+/// | field | reads |
+/// | --- | --- |
+/// | `token_type` | a string; otherwise (missing, `null`, …) `bearer`, the only type Cronofy issues |
+/// | `expires_in` | a whole or decimal number of seconds (cut to whole), also as text; otherwise absent |
+/// | `refresh_token` | a string; otherwise absent |
+/// | `scope` | a space-separated string, or a list of strings (joined with spaces); otherwise absent |
+/// | `account_id`, `sub` | a string, or a number's text; otherwise absent |
+/// | `linking_profile` | an object, each field read the same way; otherwise absent |
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct TokenResponse {
     /// `bearer`.
-    #[serde(default = "bearer_type")]
+    #[serde(default = "bearer_type", deserialize_with = "token_type")]
     pub token_type: String,
     /// The access token.
     pub access_token: AccessToken,
     /// Seconds until the access token expires, when sent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::seconds")]
     pub expires_in: Option<u64>,
     /// The refresh token, when sent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "refresh_token")]
     pub refresh_token: Option<RefreshToken>,
     /// The granted scopes, space-separated.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scope")]
     pub scope: Option<String>,
     /// The account id (`acc_…`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub account_id: Option<String>,
     /// The subject: `acc_…` for a user, `ser_…` for a service account, `apc_…` for an
     /// application calendar.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub sub: Option<String>,
     /// The linked profile.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "linking_profile")]
     pub linking_profile: Option<LinkingProfile>,
 }
 
 fn bearer_type() -> String {
     "bearer".to_owned()
+}
+
+fn token_type<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    lenient::string(d).map(|t| t.unwrap_or_else(bearer_type))
+}
+
+fn refresh_token<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<RefreshToken>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Some(RefreshToken::new(s)),
+        _ => None,
+    })
+}
+
+fn scope<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde_json::Value;
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => Some(s),
+        Value::Array(list) => Some(
+            list.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        _ => None,
+    })
+}
+
+fn linking_profile<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<LinkingProfile>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        object @ serde_json::Value::Object(_) => serde_json::from_value(object).ok(),
+        _ => None,
+    })
 }
 
 impl TokenResponse {
@@ -405,7 +537,11 @@ impl Endpoint for ExchangeCode {
         )
     }
 
-    fn parse_response(&self, response: HttpResponse) -> Result<TokenResponse, ResponseError> {
+    fn parse_response(
+        &self,
+        response: HttpResponse,
+        _ctx: &RequestContext<'_>,
+    ) -> Result<TokenResponse, ResponseError> {
         let body = success_body(response, true)?;
         Ok(TokenResponse::parse(&body)?)
     }
@@ -465,7 +601,11 @@ impl Endpoint for RefreshAccessToken {
         )
     }
 
-    fn parse_response(&self, response: HttpResponse) -> Result<TokenResponse, ResponseError> {
+    fn parse_response(
+        &self,
+        response: HttpResponse,
+        _ctx: &RequestContext<'_>,
+    ) -> Result<TokenResponse, ResponseError> {
         let body = success_body(response, true)?;
         Ok(TokenResponse::parse(&body)?)
     }
@@ -542,7 +682,11 @@ impl Endpoint for RevokeToken {
         )
     }
 
-    fn parse_response(&self, response: HttpResponse) -> Result<(), ResponseError> {
+    fn parse_response(
+        &self,
+        response: HttpResponse,
+        _ctx: &RequestContext<'_>,
+    ) -> Result<(), ResponseError> {
         success_body(response, true)?;
         Ok(())
     }
@@ -658,7 +802,10 @@ mod tests {
             )
             .unwrap();
         assert_eq!(
-            exchange.parse_response(bad),
+            exchange.parse_response(
+                bad,
+                &RequestContext::new(crate::data_center::DataCenter::Us.hosts().api())
+            ),
             Err(ResponseError::Api(ApiError::BadRequest {
                 code: OAuthErrorCode::InvalidGrant,
                 description: None
@@ -669,7 +816,12 @@ mod tests {
             .status(200)
             .body(br#"{"access_token": 12345678, "token_type": "bearer"}"#.to_vec())
             .unwrap();
-        let err = exchange.parse_response(broken).unwrap_err();
+        let err = exchange
+            .parse_response(
+                broken,
+                &RequestContext::new(crate::data_center::DataCenter::Us.hosts().api()),
+            )
+            .unwrap_err();
         assert!(!err.to_string().contains("12345678"), "{err}");
     }
 
@@ -688,7 +840,13 @@ mod tests {
             .status(200)
             .body(Vec::new())
             .unwrap();
-        assert_eq!(revoke.parse_response(ok), Ok(()));
+        assert_eq!(
+            revoke.parse_response(
+                ok,
+                &RequestContext::new(crate::data_center::DataCenter::Us.hosts().api())
+            ),
+            Ok(())
+        );
         let empty = RevokeToken::new(creds(), Revocable::RefreshToken(RefreshToken::new("")));
         assert_eq!(
             empty.to_request(&ctx).unwrap_err(),

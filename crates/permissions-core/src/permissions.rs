@@ -24,14 +24,19 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::callback::{self, CallbackOutcome};
+use crate::data_center::{BaseUrl, DataCenter, PermissionsUrlPolicy, is_loopback};
 use crate::endpoint::{
     Endpoint, RequestContext, bearer, request_builder, success_body, with_json_body,
 };
 use crate::error::{
     BuildError, CalendarIdProblem, CallbackError, DecodeError, DecodeErrorKind, ResponseError,
 };
-use crate::redirect_uri::{add_state, parse_redirect_uri, parse_web_url, refuse_reserved};
+use crate::redirect_uri::{
+    PERMISSIONS_RESERVED, add_state, parse_redirect_uri, parse_web_url, redacted_url,
+    refuse_reserved, validate_written_state,
+};
 use crate::seam::{HttpRequest, HttpResponse};
+use crate::secret::REDACTED;
 
 /// A calendar id: non-empty, no white space or control characters, at most 256 bytes.
 ///
@@ -108,7 +113,9 @@ pub struct CalendarPermission {
 /// A validated `POST /v1/permissions` request. Build it with [`PermissionsRequest::builder`].
 ///
 /// It is also an [`Endpoint`]: a transport sends it with the user's access token.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Debug` shows the state (in `redirect_uri` too) as `[redacted]`, and the body by length.
+#[derive(Clone, PartialEq, Eq)]
 pub struct PermissionsRequest {
     permissions: Vec<CalendarPermission>,
     /// The URI as sent: the given one, with `state` added when asked for.
@@ -158,35 +165,141 @@ impl PermissionsRequest {
         .expect("strings always serialize")
     }
 
-    /// Reads the body of a successful answer.
+    /// Reads the body of a successful answer, with no app host to check its URL against: the
+    /// URL may be on any host, but must be `https` (or plain `http` on a loopback host) and
+    /// carry no user name or password (`https://app.cronofy.com@evil.example/` is refused).
+    ///
+    /// A client does more: [`Endpoint::parse_response`] also checks that the URL is on the
+    /// app host of its [`RequestContext`], as [`PermissionsUrlPolicy`] says. Prefer it when the
+    /// URL is sent to a browser.
     pub fn parse_outcome(body: &[u8]) -> Result<PermissionsOutcome, DecodeError> {
-        const CONTEXT: &str = "permissions response";
-        let envelope: Envelope =
-            serde_json::from_slice(body).map_err(|e| DecodeError::from_json(CONTEXT, &e, true))?;
-        let inner = envelope.permissions_request.ok_or(DecodeError {
-            context: CONTEXT,
-            kind: DecodeErrorKind::Shape,
-            detail: Some("missing field `permissions_request`".into()),
-        })?;
-        match (inner.url, inner.accepted) {
-            (Some(url), _) => {
-                let url = parse_web_url(&url)
-                    .map_err(|_| DecodeError::new(CONTEXT, DecodeErrorKind::InvalidUrl))?;
-                Ok(PermissionsOutcome::Redirect { url })
-            }
-            (None, Some(true)) => Ok(PermissionsOutcome::Granted),
-            _ => Err(DecodeError {
-                context: CONTEXT,
-                kind: DecodeErrorKind::Shape,
-                detail: Some("permissions_request has neither url nor accepted: true".into()),
-            }),
-        }
+        read_outcome(body, None, PermissionsUrlPolicy::AnyHost)
     }
 
     /// Step 6: reads the URL the user came back on, checking it against this request's
-    /// `redirect_uri` and state. See [`CallbackCheck`](crate::CallbackCheck).
+    /// `redirect_uri` and state. See [`CallbackCheck`](crate::CallbackCheck): `Accepted` means
+    /// that no `error` came back; confirm by listing the calendars.
     pub fn parse_callback(&self, returned_url: &str) -> Result<CallbackOutcome, CallbackError> {
         callback::parse_permissions_callback(returned_url, &self.redirect_uri, self.state())
+    }
+}
+
+const CONTEXT: &str = "permissions response";
+
+/// Reads a permissions answer; a URL must pass [`check_permissions_url`].
+fn read_outcome(
+    body: &[u8],
+    app: Option<&BaseUrl>,
+    policy: PermissionsUrlPolicy,
+) -> Result<PermissionsOutcome, DecodeError> {
+    let envelope: Envelope =
+        serde_json::from_slice(body).map_err(|e| DecodeError::from_json(CONTEXT, &e, true))?;
+    let inner = envelope.permissions_request.ok_or(DecodeError {
+        context: CONTEXT,
+        kind: DecodeErrorKind::Shape,
+        detail: Some("missing field `permissions_request`".into()),
+    })?;
+    match (inner.url, inner.accepted) {
+        (Some(url), _) => Ok(PermissionsOutcome::Redirect {
+            url: check_permissions_url(&url, app, policy)?,
+        }),
+        (None, Some(true)) => Ok(PermissionsOutcome::Granted),
+        _ => Err(DecodeError {
+            context: CONTEXT,
+            kind: DecodeErrorKind::Shape,
+            detail: Some("permissions_request has neither url nor accepted: true".into()),
+        }),
+    }
+}
+
+/// The URL a permissions answer sends the user's browser to: an absolute `http(s)` URL with no
+/// user-info; with [`PermissionsUrlPolicy::AppHost`], on `app`'s scheme, host and port (with no
+/// `app`, on one of Cronofy's data centers' app hosts); otherwise `https`, or `http` on a
+/// loopback host. A refusal names the host, never the whole URL (its path may be a secret).
+fn check_permissions_url(
+    raw: &str,
+    app: Option<&BaseUrl>,
+    policy: PermissionsUrlPolicy,
+) -> Result<Url, DecodeError> {
+    let invalid = |detail: &str| DecodeError {
+        context: CONTEXT,
+        kind: DecodeErrorKind::InvalidUrl,
+        detail: Some(detail.to_owned()),
+    };
+    let url =
+        parse_web_url(raw).map_err(|_| DecodeError::new(CONTEXT, DecodeErrorKind::InvalidUrl))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("the URL carries a user name or password"));
+    }
+    match policy {
+        PermissionsUrlPolicy::AppHost => {
+            let on = |base: &Url| {
+                base.scheme() == url.scheme()
+                    && base.host() == url.host()
+                    && base.port_or_known_default() == url.port_or_known_default()
+            };
+            let ok = match app {
+                Some(app) => on(app.as_url()),
+                None => DataCenter::ALL
+                    .iter()
+                    .any(|dc| on(dc.hosts().app().as_url())),
+            };
+            if !ok {
+                let expected = app.map_or_else(
+                    || "a Cronofy data center's app host".to_owned(),
+                    |app| format!("the app host {}", origin(app.as_url())),
+                );
+                return Err(DecodeError {
+                    context: CONTEXT,
+                    kind: DecodeErrorKind::UnexpectedHost,
+                    detail: Some(format!("the URL is on {}, not on {expected}", origin(&url))),
+                });
+            }
+        }
+        PermissionsUrlPolicy::AnyHost => {
+            if url.scheme() == "http" && !is_loopback(&url) {
+                return Err(invalid("plain http is accepted on a loopback host only"));
+            }
+        }
+    }
+    Ok(url)
+}
+
+/// `scheme://host[:port]` of a URL: what a message may say about where it points.
+fn origin(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    }
+}
+
+impl fmt::Debug for PermissionsRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PermissionsRequest")
+            .field("permissions", &self.permissions)
+            .field("redirect_uri", &redacted_url(&self.redirect_uri))
+            .field("state", &self.state.as_ref().map(|_| REDACTED))
+            .field("body", &format_args!("[{} bytes]", self.body.len()))
+            .finish()
+    }
+}
+
+impl fmt::Debug for PermissionsRequestBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The redirect URI is text as given: a state written into it by hand is hidden too.
+        let redirect_uri = self
+            .redirect_uri
+            .as_deref()
+            .map(|raw| match Url::parse(raw) {
+                Ok(url) => redacted_url(&url),
+                Err(_) => raw.to_owned(),
+            });
+        f.debug_struct("PermissionsRequestBuilder")
+            .field("calendars", &self.calendars)
+            .field("redirect_uri", &redirect_uri)
+            .field("state", &self.state.as_ref().map(|_| REDACTED))
+            .finish()
     }
 }
 
@@ -204,9 +317,13 @@ impl Endpoint for PermissionsRequest {
         with_json_body(builder, self.body())
     }
 
-    fn parse_response(&self, response: HttpResponse) -> Result<PermissionsOutcome, ResponseError> {
+    fn parse_response(
+        &self,
+        response: HttpResponse,
+        ctx: &RequestContext<'_>,
+    ) -> Result<PermissionsOutcome, ResponseError> {
         let body = success_body(response, false)?;
-        Ok(Self::parse_outcome(&body)?)
+        Ok(read_outcome(&body, ctx.app, ctx.permissions_urls)?)
     }
 }
 
@@ -315,7 +432,9 @@ impl<'de> Deserialize<'de> for Inner {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PermissionsOutcome {
-    /// Send the user to this URL to accept or reject (an absolute http(s) URL).
+    /// Send the user to this URL to accept or reject. Read by a client, it is on the app host
+    /// (unless its [`PermissionsUrlPolicy`] says otherwise); always `https` (or `http` on a
+    /// loopback host), with no user name or password.
     Redirect {
         /// Where to send the user.
         url: Url,
@@ -325,7 +444,8 @@ pub enum PermissionsOutcome {
 }
 
 /// Collects a [`PermissionsRequest`]'s parts; [`build`](Self::build) validates them all.
-#[derive(Clone, Debug, Default)]
+/// `Debug` shows the state as `[redacted]`.
+#[derive(Clone, Default)]
 pub struct PermissionsRequestBuilder {
     calendars: Vec<(String, PermissionLevel)>,
     redirect_uri: Option<String>,
@@ -396,9 +516,10 @@ impl PermissionsRequestBuilder {
         }
         let raw = self.redirect_uri.ok_or(BuildError::MissingRedirectUri)?;
         let mut redirect_uri = parse_redirect_uri(&raw).map_err(BuildError::RedirectUri)?;
-        refuse_reserved(&redirect_uri, &["error"]).map_err(BuildError::RedirectUri)?;
-        if let Some(state) = &self.state {
-            add_state(&mut redirect_uri, state).map_err(BuildError::State)?;
+        refuse_reserved(&redirect_uri, PERMISSIONS_RESERVED).map_err(BuildError::RedirectUri)?;
+        match &self.state {
+            Some(state) => add_state(&mut redirect_uri, state).map_err(BuildError::State)?,
+            None => validate_written_state(&redirect_uri).map_err(BuildError::State)?,
         }
         let body = PermissionsRequest::serialize_body(&permissions, &redirect_uri);
         Ok(PermissionsRequest {
@@ -562,15 +683,21 @@ mod tests {
 
     #[test]
     fn outcome_shapes() {
-        for body in [
-            include_str!("../tests/fixtures/permissions_response_url.docs.json"),
-            include_str!("../tests/fixtures/permissions_response_url.ruby-sdk.json"),
-        ] {
-            assert!(matches!(
-                PermissionsRequest::parse_outcome(body.as_bytes()),
-                Ok(PermissionsOutcome::Redirect { .. })
-            ));
-        }
+        assert!(matches!(
+            PermissionsRequest::parse_outcome(include_bytes!(
+                "../tests/fixtures/permissions_response_url.docs.json"
+            )),
+            Ok(PermissionsOutcome::Redirect { .. })
+        ));
+        // The Ruby SDK's test stub uses plain http off loopback: refused, nothing is upgraded.
+        assert_eq!(
+            PermissionsRequest::parse_outcome(include_bytes!(
+                "../tests/fixtures/permissions_response_url.ruby-sdk.json"
+            ))
+            .unwrap_err()
+            .kind,
+            DecodeErrorKind::InvalidUrl
+        );
         assert_eq!(
             PermissionsRequest::parse_outcome(include_bytes!(
                 "../tests/fixtures/permissions_response_accepted.ruby-sdk.json"
@@ -633,7 +760,10 @@ mod tests {
                     .body(br#"{"permissions_request":{"accepted":true}}"#.to_vec())
                     .unwrap();
                 assert_eq!(
-                    request.parse_response(response),
+                    request.parse_response(
+                        response,
+                        &RequestContext::new(crate::data_center::DataCenter::Us.hosts().api())
+                    ),
                     Ok(PermissionsOutcome::Granted)
                 );
             }

@@ -25,6 +25,41 @@ pub(crate) fn add_state(redirect_uri: &mut Url, state: &str) -> Result<(), State
     }
 }
 
+/// The parameters a permissions `redirect_uri` must not carry: Cronofy adds `error` on the way
+/// back, and `code` is what an OAuth return carries (an app serving both returns on one route
+/// could not tell them apart).
+pub(crate) const PERMISSIONS_RESERVED: &[&str] = &["error", "code"];
+
+/// Checks every `state` written into `redirect_uri` by hand as [`validate_state`] does: an
+/// empty one (`?state=`) would let a bare return pass.
+pub(crate) fn validate_written_state(redirect_uri: &Url) -> Result<(), StateProblem> {
+    redirect_uri
+        .query_pairs()
+        .filter(|(k, _)| k == "state")
+        .try_for_each(|(_, v)| validate_state(&v))
+}
+
+/// `url` as text with every `state` value replaced by `[redacted]`, for `Debug`.
+pub(crate) fn redacted_url(url: &Url) -> String {
+    if !url.query_pairs().any(|(k, _)| k == "state") {
+        return url.as_str().to_owned();
+    }
+    let mut shown = url.clone();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "state" {
+                crate::secret::REDACTED.to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    shown.query_pairs_mut().clear().extend_pairs(pairs);
+    shown.as_str().to_owned()
+}
+
 /// Validates a state value: non-empty, at most [`MAX_STATE_LEN`] bytes.
 pub(crate) fn validate_state(state: &str) -> Result<(), StateProblem> {
     if state.is_empty() {

@@ -17,6 +17,7 @@
 //!   file on its own.
 
 mod fixtures;
+mod hardening;
 mod pacing;
 mod parsers;
 mod regressions;
@@ -28,6 +29,13 @@ mod validation;
 
 use permissions_core::http;
 use permissions_core::transport::HttpResponse;
+
+/// The context a client of Cronofy's US data center reads answers with.
+pub(crate) fn us() -> permissions_core::transport::RequestContext<'static> {
+    static HOSTS: std::sync::LazyLock<permissions_core::Hosts> =
+        std::sync::LazyLock::new(|| permissions_core::DataCenter::Us.hosts());
+    permissions_core::transport::RequestContext::for_hosts(&HOSTS)
+}
 
 /// A response with this status, headers and body.
 pub(crate) fn response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {

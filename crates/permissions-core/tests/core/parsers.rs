@@ -66,7 +66,10 @@ enum Expected {
     Invalid,
 }
 
-fn permissions_oracle(body: &[u8]) -> Expected {
+/// What a permissions answer reads as: with `app_host_only` (the default policy), a URL must be
+/// on the US app host (`https://app.cronofy.com`, port 443); otherwise on any host, `https` or
+/// plain `http` on loopback. Never with user-info.
+fn permissions_oracle(body: &[u8], app_host_only: bool) -> Expected {
     let Ok(Value::Object(top)) = serde_json::from_slice::<Value>(body) else {
         return Expected::Invalid;
     };
@@ -87,7 +90,22 @@ fn permissions_oracle(body: &[u8]) -> Expected {
         (Some(url), _) => match Url::parse(url) {
             Ok(u)
                 if matches!(u.scheme(), "http" | "https")
-                    && u.host_str().is_some_and(|h| !h.is_empty()) =>
+                    && u.host_str().is_some_and(|h| !h.is_empty())
+                    && u.username().is_empty()
+                    && u.password().is_none()
+                    && if app_host_only {
+                        u.scheme() == "https"
+                            && u.host_str() == Some("app.cronofy.com")
+                            && u.port_or_known_default() == Some(443)
+                    } else {
+                        u.scheme() == "https"
+                            || matches!(
+                                u.host(),
+                                Some(permissions_core::url::Host::Domain("localhost"))
+                            )
+                            || matches!(u.host(), Some(permissions_core::url::Host::Ipv4(ip)) if ip.is_loopback())
+                            || matches!(u.host(), Some(permissions_core::url::Host::Ipv6(ip)) if ip.is_loopback())
+                    } =>
             {
                 Expected::Redirect(u)
             }
@@ -241,26 +259,26 @@ proptest! {
     ) {
         let response = || http_response(status, &headers, &body);
         let permissions = permissions_request();
-        let result = permissions.parse_response(response());
+        let result = permissions.parse_response(response(), &crate::us());
         check_status("permissions", status, &result)?;
         // Success exactly when the body says where to send the user, or that it is granted.
         // (Top-level arrays are left to `known_bugs`: serde reads `[[null, true]]` as an
         // envelope.)
         if (200..300).contains(&status) && body.trim_ascii_start().first() != Some(&b'[') {
-            match (permissions_oracle(&body), result) {
+            match (permissions_oracle(&body, true), result) {
                 (Expected::Redirect(u), Ok(PermissionsOutcome::Redirect { url })) => prop_assert_eq!(url, u),
                 (Expected::Granted, Ok(PermissionsOutcome::Granted)) => {}
                 (Expected::Invalid, Err(ResponseError::Decode(_))) => {}
                 (expected, got) => prop_assert!(false, "expected {:?}, got {:?}", expected, got),
             }
         }
-        check_status("list_calendars", status, &ListCalendars.parse_response(response()))?;
+        check_status("list_calendars", status, &ListCalendars.parse_response(response(), &crate::us()))?;
         let exchange = ExchangeCode::new(credentials(), AuthorizationCode::new("c0de"), "https://a.example.com/cb");
-        check_status("exchange_code", status, &exchange.parse_response(response()))?;
+        check_status("exchange_code", status, &exchange.parse_response(response(), &crate::us()))?;
         let refresh = RefreshAccessToken::new(credentials(), RefreshToken::new("r"));
-        check_status("refresh", status, &refresh.parse_response(response()))?;
+        check_status("refresh", status, &refresh.parse_response(response(), &crate::us()))?;
         let revoke = RevokeToken::new(credentials(), Revocable::Sub("acc_1".into()));
-        let revoked = revoke.parse_response(response());
+        let revoked = revoke.parse_response(response(), &crate::us());
         check_status("revoke", status, &revoked)?;
         if (200..300).contains(&status) {
             prop_assert_eq!(revoked, Ok(()));
@@ -279,12 +297,20 @@ proptest! {
         body in permissions_body(),
     ) {
         let bytes = serde_json::to_vec(&body).expect("a Value serializes");
-        let result = permissions_request().parse_response(http_response(status, &[], &bytes));
-        match (permissions_oracle(&bytes), result) {
-            (Expected::Redirect(u), Ok(PermissionsOutcome::Redirect { url })) => prop_assert_eq!(url, u),
-            (Expected::Granted, Ok(PermissionsOutcome::Granted)) => {}
-            (Expected::Invalid, Err(ResponseError::Decode(_))) => {}
-            (expected, got) => prop_assert!(false, "{}: expected {:?}, got {:?}", body, expected, got),
+        for app_host_only in [true, false] {
+            let policy = if app_host_only {
+                PermissionsUrlPolicy::AppHost
+            } else {
+                PermissionsUrlPolicy::AnyHost
+            };
+            let ctx = crate::us().with_permissions_urls(policy);
+            let result = permissions_request().parse_response(http_response(status, &[], &bytes), &ctx);
+            match (permissions_oracle(&bytes, app_host_only), result) {
+                (Expected::Redirect(u), Ok(PermissionsOutcome::Redirect { url })) => prop_assert_eq!(url, u),
+                (Expected::Granted, Ok(PermissionsOutcome::Granted)) => {}
+                (Expected::Invalid, Err(ResponseError::Decode(_))) => {}
+                (expected, got) => prop_assert!(false, "{}: expected {:?}, got {:?}", body, expected, got),
+            }
         }
     }
 
@@ -296,7 +322,7 @@ proptest! {
     ) {
         let list = CalendarList { sub, calendars };
         let body = serde_json::to_vec(&list).expect("serializes");
-        let parsed = ListCalendars.parse_response(http_response(status, &[], &body));
+        let parsed = ListCalendars.parse_response(http_response(status, &[], &body), &crate::us());
         prop_assert_eq!(parsed.as_ref(), Ok(&list));
         let needing: Vec<&Calendar> = list.needing_elevation().collect();
         let expected: Vec<&Calendar> = list
@@ -329,7 +355,7 @@ proptest! {
         }
         let bytes = serde_json::to_vec(&body).expect("serializes");
         let exchange = ExchangeCode::new(credentials(), AuthorizationCode::new("c"), "https://a.example.com/");
-        let tokens = exchange.parse_response(http_response(200, &[], &bytes)).expect("a token answer");
+        let tokens = exchange.parse_response(http_response(200, &[], &bytes), &crate::us()).expect("a token answer");
         prop_assert_eq!(tokens.access_token.secret(), access.as_str());
         prop_assert_eq!(tokens.refresh_token.as_ref().map(|t| t.secret()), refresh.as_deref());
         prop_assert_eq!(tokens.expires_in, expires_in);

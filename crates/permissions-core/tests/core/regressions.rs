@@ -361,10 +361,16 @@ fn assert_token_errors_hide_the_secret(bodies: &[String], status: u16) {
     for body in bodies {
         let errors = [
             refresh
-                .parse_response(response(status, body.as_bytes()))
+                .parse_response(
+                    response(status, body.as_bytes()),
+                    &RequestContext::for_hosts(&DataCenter::Us.hosts()),
+                )
                 .expect_err("an error status"),
             exchange
-                .parse_response(response(status, body.as_bytes()))
+                .parse_response(
+                    response(status, body.as_bytes()),
+                    &RequestContext::for_hosts(&DataCenter::Us.hosts()),
+                )
                 .expect_err("an error status"),
         ];
         for err in errors {

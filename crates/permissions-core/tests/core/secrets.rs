@@ -203,9 +203,9 @@ proptest! {
                 "expires_in": 3600,
             });
             let bytes = serde_json::to_vec(&body).expect("serializes");
-            let tokens = exchange("cs").parse_response(response(200, bytes.clone())).expect("a token answer");
+            let tokens = exchange("cs").parse_response(response(200, bytes.clone()), &crate::us()).expect("a token answer");
             let step: Next<TokenResponse> = Next::Done(Ok(tokens.clone()));
-            let again = refresh("cs").parse_response(response(200, bytes)).expect("a token answer");
+            let again = refresh("cs").parse_response(response(200, bytes), &crate::us()).expect("a token answer");
             format!("{}{}{}", debug(&tokens), debug(&step), debug(&again))
         };
         assert_hidden(&secret, render)?;
@@ -262,10 +262,10 @@ proptest! {
                     r
                 };
                 let results = [
-                    exchange("cs").parse_response(with_headers(body.clone())).map(|_| ()),
-                    refresh("cs").parse_response(with_headers(body.clone())).map(|_| ()),
+                    exchange("cs").parse_response(with_headers(body.clone()), &crate::us()).map(|_| ()),
+                    refresh("cs").parse_response(with_headers(body.clone()), &crate::us()).map(|_| ()),
                     RevokeToken::new(credentials("cs"), Revocable::Sub("acc_1".into()))
-                        .parse_response(with_headers(body.clone())),
+                        .parse_response(with_headers(body.clone()), &crate::us()),
                 ];
                 for result in results {
                     if let Err(err) = result {
@@ -339,4 +339,60 @@ fn a_fixed_secret_is_never_in_any_output() {
     .concat();
     assert!(!rendered.contains(TOKEN), "{rendered}");
     assert!(rendered.contains("AccessToken([redacted])"), "{rendered}");
+}
+
+/// Every form a state value could take in a `Debug` output: as is, escaped, form-encoded (in a
+/// redirect URI), and as the decimal byte list of `Vec<u8>`'s `Debug` (in a body).
+fn state_forms(state: &str) -> Vec<String> {
+    let encoded: String = url::form_urlencoded::byte_serialize(state.as_bytes()).collect();
+    let bytes = |s: &str| {
+        let list = format!("{:?}", s.as_bytes());
+        list[1..list.len() - 1].to_owned()
+    };
+    let mut forms = forms(state);
+    forms.extend([bytes(state), bytes(&encoded), encoded]);
+    forms
+}
+
+proptest! {
+    #![proptest_config(crate::config())]
+
+    /// Issue 11, item 8: the CSRF state never shows in `Debug` of what holds it.
+    #[test]
+    fn csrf_states_never_show_in_debug(state in secret().prop_filter("a valid state", |s| s.len() <= 512)) {
+        let render = |s: &str| {
+            let permissions = PermissionsRequest::builder()
+                .calendar("cal_1")
+                .redirect_uri("https://app.example.com/cb?tenant=7")
+                .state(s);
+            let by_hand = PermissionsRequest::builder()
+                .calendar("cal_1")
+                .redirect_uri(format!(
+                    "https://app.example.com/cb?state={}",
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                ));
+            let auth = AuthorizationRequest::new("cid", "https://app.example.com/oauth", ["read_account"])
+                .state(s);
+            let check = CallbackCheck::new("https://app.example.com/cb", Some(s)).expect("valid");
+            [
+                debug(&permissions),
+                debug(&permissions.clone().build().expect("valid")),
+                debug(&by_hand),
+                debug(&by_hand.clone().build().expect("valid")),
+                debug(&auth),
+                debug(&auth.clone().build().expect("valid")),
+                debug(&check),
+            ]
+            .concat()
+        };
+        let baseline = render("0ther-secret-value");
+        let shown = render(&state);
+        prop_assert!(shown.contains("[redacted]"));
+        for form in state_forms(&state) {
+            if form.is_empty() || baseline.contains(&form) {
+                continue;
+            }
+            prop_assert!(!shown.contains(&form), "{:?} shows in:\n{}", form, shown);
+        }
+    }
 }
