@@ -27,7 +27,12 @@
 
 use std::time::{Duration, SystemTime};
 
+use permissions_core::error::{ApiError, BuildError, CallbackError, ResponseError, RetryAfter};
 use permissions_core::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use permissions_core::transport::{
+    Call, ClientConfig, Endpoint, Failure, HttpRequest, HttpResponse, Next, RequestContext,
+    RetryDecision, USER_AGENT,
+};
 use permissions_core::url::Url;
 use permissions_core::*;
 
@@ -206,7 +211,9 @@ fn check_endpoint<E>(
     E::Output: std::fmt::Debug,
 {
     let name = endpoint.name();
-    match endpoint.parse_response(make_response(status, headers, body)) {
+    let hosts = DataCenter::Us.hosts();
+    let ctx = RequestContext::for_hosts(&hosts);
+    match endpoint.parse_response(make_response(status, headers, body), &ctx) {
         Ok(output) => {
             assert!(status.is_success(), "{name}: {status} read as success");
             let _ = format!("{output:?}");
@@ -238,30 +245,34 @@ fn check_endpoint<E>(
         Err(other) => panic!("{name}: unknown error {other:?}"),
     }
 
-    // The exchange loop around the same response: a wait is never longer than the cap, and
-    // an error never shows the access token the request carried, even when the body echoes it.
-    let policy = RetryPolicy::default();
-    let api = DataCenter::Us.hosts().api().clone();
+    // The call engine around the same response: a wait is never longer than the cap, and an
+    // error never shows the access token the request carried, even when the body echoes it.
+    let config = ClientConfig::new(hosts);
+    let policy = *config.retry_policy();
     let token = AccessToken::new(SENT_TOKEN);
-    let ctx = RequestContext::new(&api).with_access_token(&token);
-    let mut exchange = Exchange::new(endpoint, policy);
-    exchange.next_request(&ctx).expect("fixed inputs build");
-    match exchange.on_response(make_response(status, headers, body), now(), 0.5) {
-        Step::Retry(wait) => {
+    let mut call = Call::new(endpoint, &config, Some(&token));
+    match call.poll() {
+        Next::Send(_) => {}
+        other => panic!("{name}: an unpaced call's first step is {other:?}"),
+    }
+    call.on_response(make_response(status, headers, body), now(), 0.5);
+    match call.poll() {
+        Next::Wait(wait) => {
             assert!(wait <= policy.max_delay, "{name}: waits {wait:?}");
             assert!(
                 matches!(status.as_u16(), 429 | 502 | 503 | 504),
                 "{name}: retries {status}"
             );
         }
-        Step::Done(Err(err)) => {
+        Next::Done(Err(err)) => {
             let shown = format!("{err} {err:?}");
             assert!(
                 !shown.contains(SENT_TOKEN),
                 "{name}: the sent token shows: {shown}"
             );
         }
-        Step::Done(Ok(_)) => {}
+        Next::Done(Ok(_)) => {}
+        other => panic!("{name}: after one answer, outside a session: {other:?}"),
     }
 }
 
@@ -369,8 +380,8 @@ fn params(url: &Url, name: &str) -> Vec<String> {
 /// A `redirect_uri` that always builds, for driving the returned-URL parser on its own.
 const FIXED_REDIRECT: &str = "https://app.example.com/permission?tenant=7";
 
-/// `CallbackCheck::parse` and `parse_permissions_callback`: a returned URL is accepted only
-/// when it is the `redirect_uri` (scheme, host, port, path, every original parameter) and
+/// `CallbackCheck::parse` and `PermissionsRequest::parse_callback`: a returned URL is accepted
+/// only when it is the `redirect_uri` (scheme, host, port, path, every original parameter) and
 /// carries exactly the state; the `redirect_uri` as sent is always accepted.
 pub fn permissions_callback(data: &[u8]) {
     let [redirect, state, returned] = split_lines::<3>(data);
@@ -399,14 +410,36 @@ pub fn permissions_callback(data: &[u8]) {
             && let Ok(request) = &built
         {
             assert_eq!(request.redirect_uri(), check.redirect_uri());
+            assert_eq!(
+                request.parse_callback(&returned).is_ok(),
+                result.is_ok(),
+                "the request and the check disagree on {returned:?}"
+            );
         }
     }
 
+    // The returned URL on its own, against a `redirect_uri` that always builds: through the
+    // check and through a request's own `parse_callback`.
     let fixed = Url::parse(FIXED_REDIRECT).expect("valid");
-    let result = parse_permissions_callback(&returned, &fixed, state);
-    assert_callback_contract(&returned, &fixed, state, result.is_ok());
-    if let Err(err) = &result {
-        assert_error_shown_well("permissions callback", err);
+    if let Ok(check) = CallbackCheck::new(FIXED_REDIRECT, state) {
+        let result = check.parse(&returned);
+        assert_callback_contract(&returned, &fixed, state, result.is_ok());
+        if let Err(err) = &result {
+            assert_error_shown_well("permissions callback", err);
+        }
+    }
+    let mut builder = PermissionsRequest::builder()
+        .calendar("cal_1")
+        .redirect_uri(FIXED_REDIRECT);
+    if let Some(state) = state {
+        builder = builder.state(state);
+    }
+    if let Ok(request) = builder.build() {
+        let result = request.parse_callback(&returned);
+        assert_callback_contract(&returned, &fixed, state, result.is_ok());
+        if let Err(err) = &result {
+            assert_error_shown_well("permissions callback", err);
+        }
     }
 }
 
@@ -437,8 +470,9 @@ fn assert_callback_contract(returned: &str, sent: &Url, state: Option<&str>, acc
     }
 }
 
-/// `AuthorizationRequest::parse_callback` and `parse_authorization_callback`: a code is granted
-/// only from the `redirect_uri` with its state; the code never shows in `Debug`.
+/// `AuthorizationRequest::parse_callback`, for the `redirect_uri` of the input and for a fixed
+/// one: a code is granted only from the `redirect_uri` with its state; the code never shows in
+/// `Debug`.
 pub fn authorization_callback(data: &[u8]) {
     let [redirect, state, returned] = split_lines::<3>(data);
     let state = (!state.is_empty()).then_some(state.as_str());
@@ -463,9 +497,14 @@ pub fn authorization_callback(data: &[u8]) {
             other => panic!("{own} as the return of {sent}: {other:?}"),
         }
     }
-    let fixed = Url::parse(FIXED_REDIRECT).expect("valid");
-    let result = parse_authorization_callback(&returned, &fixed, state);
-    check_authorization_result(&returned, &fixed, state, result);
+    // The returned URL on its own, against a `redirect_uri` that always builds.
+    let mut fixed = AuthorizationRequest::new("cid", FIXED_REDIRECT, ["read_account"]);
+    if let Some(state) = state {
+        fixed = fixed.state(state);
+    }
+    if let Ok(auth) = fixed.build() {
+        check_authorization(&auth, &returned, state);
+    }
 }
 
 fn check_authorization(auth: &AuthorizationRequest, returned: &str, state: Option<&str>) {
@@ -567,9 +606,11 @@ pub fn retry_after(data: &[u8]) {
     }
 }
 
-/// `BaseUrl::parse`, `parse_redirect_uri` and `DataCenter::from_str`: a base URL is https or
+/// `BaseUrl::parse`, the `redirect_uri` rules (through `CallbackCheck::new` and
+/// `PermissionsRequestBuilder::build`) and `DataCenter::from_str`: a base URL is https or
 /// loopback http, with no query, fragment or user-info; every endpoint builds on it or refuses
-/// with an error; a redirect URI is an absolute http(s) URL with no fragment or user-info.
+/// with an error; a redirect URI is an absolute http(s) URL with no fragment or user-info, and
+/// both ways of giving one agree.
 pub fn base_url(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     if let Ok(base) = BaseUrl::parse(&text) {
@@ -590,11 +631,25 @@ pub fn base_url(data: &[u8]) {
         assert_eq!(BaseUrl::parse(base.as_str()).as_ref(), Ok(&base));
         build_every_request(&base, USER_AGENT);
     }
-    if let Ok(uri) = parse_redirect_uri(&text) {
+    let checked = CallbackCheck::new(&text, None);
+    let requested = PermissionsRequest::builder()
+        .calendar("cal_1")
+        .redirect_uri(text.as_ref())
+        .build();
+    if let Ok(check) = &checked {
+        let uri = check.redirect_uri();
         assert!(matches!(uri.scheme(), "http" | "https"), "{uri}");
         assert!(uri.fragment().is_none());
         assert!(uri.username().is_empty() && uri.password().is_none());
         assert!(!text.chars().any(|c| c.is_whitespace() || c.is_control()));
+    }
+    match (&checked, &requested) {
+        (Ok(check), Ok(request)) => assert_eq!(check.redirect_uri(), request.redirect_uri()),
+        (Err(err), _) => assert_error_shown_well("redirect_uri", err),
+        (Ok(check), Err(err)) => panic!(
+            "{:?} passes the check but not the request: {err}",
+            check.redirect_uri().as_str()
+        ),
     }
     match text.parse::<DataCenter>() {
         Ok(dc) => assert!(dc.id().eq_ignore_ascii_case(text.trim())),

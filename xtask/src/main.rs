@@ -3,6 +3,7 @@
 //! - `cargo xtask ci`: what CI runs — fmt check, clippy with warnings denied, every test of
 //!   every workspace member (xtask's own `tidy` test of the house rules included), docs with
 //!   warnings denied, and a `cargo package` of every publishable crate.
+//! - `cargo xtask package`: `ci`'s last step on its own (see [`package`]).
 //! - `cargo xtask bench`: the benchmarks (criterion for the core, loopback for the transports).
 //!   Not part of `ci`: numbers need a quiet machine, and tests never time anything.
 //! - `cargo xtask fuzz [--seconds N] [TARGET...]`: every fuzz target of `fuzz/` (or those named)
@@ -27,10 +28,12 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("bench") => bench(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("package") => package::check(),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  ci      fmt --check, clippy -D warnings, tests, docs, packages (what CI runs)\n  \
+                 package cargo package of every publishable crate, and a check of its files (part of ci)\n  \
                  bench   criterion benchmarks of permissions-core and the loopback transport benchmarks\n  \
                  fuzz    [--seconds N] [TARGET...]: each fuzz target for N seconds (default 60)"
             );
