@@ -136,6 +136,31 @@ pub(crate) enum Command {
     Token(TokenCommand),
     /// Run a local Cronofy until interrupted, printing its URLs and ready tokens.
     ServeFake(ServeFakeArgs),
+    /// Steps 3-5 for many accounts: read `{"id":…,"access_token":…}` lines on stdin, print one
+    /// JSON line per account (in input order); `--elevate` also asks for unrestricted access.
+    Audit(AuditArgs),
+}
+
+/// `audit`. Tokens come from stdin only (`--token` is not used).
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Also send each account one permissions request for its calendars that need elevation
+    /// (writable, not deleted, not yet unrestricted).
+    #[arg(long, requires = "redirect_uri")]
+    pub(crate) elevate: bool,
+    /// With `--elevate`: where Cronofy sends each user back after Accept or Reject.
+    #[arg(long, value_name = "URI", requires = "elevate")]
+    pub(crate) redirect_uri: Option<String>,
+    /// With `--elevate`: add the state `{S}{account id}` to each account's redirect URI.
+    #[arg(long, value_name = "S", requires = "elevate")]
+    pub(crate) state_prefix: Option<String>,
+    /// How many accounts to have in flight at once (every call is still paced).
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) concurrency: u16,
+    /// Skip the accounts that already have a successful line in FILE (an earlier run's output).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) resume: Option<std::path::PathBuf>,
 }
 
 /// `demo`.

@@ -53,13 +53,21 @@ pub(crate) fn hosts(global: &Global) -> Result<Hosts, CliError> {
 
 /// A client for these hosts with the global timeout.
 pub(crate) fn client(global: &Global, hosts: Hosts) -> Result<Client, CliError> {
-    Client::builder()
+    client_builder(global, hosts)?
+        .build()
+        .map_err(|e| CliError::client("starting the HTTP client", &e))
+}
+
+/// The builder [`client`] builds: `audit` adds a transport that counts 429s before building.
+pub(crate) fn client_builder(
+    global: &Global,
+    hosts: Hosts,
+) -> Result<permissions_ureq::ClientBuilder, CliError> {
+    Ok(Client::builder()
         .hosts(hosts)
         .timeout(global.timeout)
         .connect_timeout(global.timeout.min(Duration::from_secs(10)))
-        .user_agent(user_agent())
-        .build()
-        .map_err(|e| CliError::client("starting the HTTP client", &e))
+        .user_agent(user_agent()))
 }
 
 fn access_token(global: &Global) -> Result<AccessToken, CliError> {

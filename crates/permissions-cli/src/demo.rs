@@ -460,25 +460,19 @@ pub(crate) fn run(
         "{sandbox} of {} calendars are `sandbox`: your app may not edit events it did not create.",
         list.calendars.len()
     ))?;
+    // The core's one rule (writable, not deleted, not yet unrestricted), as `audit` uses it.
     let candidates: Vec<&Calendar> = list.needing_elevation().collect();
-    let mut accept_pass: Vec<&Calendar> = candidates
-        .iter()
-        .copied()
-        .filter(|c| !c.calendar_readonly)
-        .collect();
-    if accept_pass.is_empty() {
-        accept_pass.clone_from(&candidates);
-    }
-    if accept_pass.is_empty() {
+    if candidates.is_empty() {
         return Err(unexpected("no calendar to ask unrestricted access to"));
     }
-    let reject_pass: Vec<&Calendar> = candidates
-        .iter()
-        .copied()
-        .filter(|c| !accept_pass.iter().any(|a| a.calendar_id == c.calendar_id))
-        .collect();
+    // All but the last are asked for and accepted; the last is kept for the rejection.
+    let split = candidates.len().saturating_sub(1).max(1);
+    let (accept_pass, reject_pass) = candidates.split_at(split);
+    let (accept_pass, reject_pass) = (accept_pass.to_vec(), reject_pass.to_vec());
     n.say(&format!(
-        "Your app picks the writable ones to elevate: {}.",
+        "Those needing elevation are writable, not deleted and not yet `unrestricted`: {}. \
+         Your app asks for {} now.",
+        names(&candidates),
         names(&accept_pass)
     ))?;
 

@@ -44,6 +44,7 @@
 //! | `request` | 4-5 | asks for unrestricted access; prints the URL for the user (or "granted") |
 //! | `callback` | 6 | reads the URL the user came back on: accepted or rejected |
 //! | `serve-fake [--port N]` | | runs the local Cronofy until interrupted |
+//! | `audit [--elevate]` | 3-5 | many accounts from stdin: one JSON line each, paced |
 //!
 //! Global flags (before or after the subcommand): `--data-center`, `--api-url`, `--app-url`,
 //! `--timeout`, `--json`, `--token`, `--client-id`, `--client-secret`. Environment:
@@ -69,6 +70,7 @@
 #![deny(missing_docs)]
 
 mod args;
+mod audit;
 mod commands;
 mod demo;
 mod redact;
@@ -102,16 +104,19 @@ pub enum Exit {
     /// `3`: network or response failure: could not connect, timed out, response too large or
     /// unreadable.
     Failure,
+    /// `130`: interrupted by Ctrl-C (`audit`, after finishing the calls in flight).
+    Interrupted,
 }
 
 impl Exit {
-    /// The process exit code: 0, 1, 2 or 3.
+    /// The process exit code: 0, 1, 2, 3 or 130.
     pub fn code(self) -> u8 {
         match self {
             Exit::Success => 0,
             Exit::Refused => 1,
             Exit::InvalidInput => 2,
             Exit::Failure => 3,
+            Exit::Interrupted => 130,
         }
     }
 }
@@ -169,6 +174,7 @@ where
         Command::Callback(a) => commands::callback(a, &mut output),
         Command::AuthorizeUrl(a) => commands::authorize_url(&cli.global, a, &mut output),
         Command::Token(t) => commands::token(&cli.global, t, &mut output),
+        Command::Audit(a) => audit::audit(&cli.global, a, &mut output),
         Command::ServeFake(a) => serve::serve(a, &mut output),
     };
     match result {

@@ -251,10 +251,13 @@ pub(crate) mod lenient {
 }
 
 impl Calendar {
-    /// Whether a permissions request for this calendar makes sense: it is not deleted and not
-    /// already `unrestricted`. A calendar with no reported level counts as needing it.
+    /// Whether a permissions request for this calendar makes sense: it is writable (not
+    /// read-only: unrestricted access to a calendar nobody may write to changes nothing), not
+    /// deleted, and not already `unrestricted`. A calendar with no reported level counts as
+    /// needing it. The one rule of this workspace: the CLI's demo and `audit` use it too.
     pub fn needs_elevation(&self) -> bool {
-        !self.calendar_deleted
+        !self.calendar_readonly
+            && !self.calendar_deleted
             && self.permission_level != Some(CalendarPermissionLevel::Unrestricted)
     }
 }
@@ -280,7 +283,8 @@ impl CalendarList {
         serde_json::from_slice(body).map_err(|e| DecodeError::from_json("calendar list", &e, true))
     }
 
-    /// The calendars still to elevate: neither deleted nor `unrestricted`.
+    /// The calendars still to elevate: writable, not deleted, not yet `unrestricted` (see
+    /// [`Calendar::needs_elevation`]).
     pub fn needing_elevation(&self) -> impl Iterator<Item = &Calendar> {
         self.calendars.iter().filter(|c| c.needs_elevation())
     }
@@ -345,15 +349,12 @@ mod tests {
             Some(CalendarPermissionLevel::Sandbox)
         );
         assert_eq!(list.calendars[2].provider_name, ProviderName::Apple);
-        // "Work" is deleted, so only two need elevation.
+        // "Work" is deleted and "Bank Holidays" read-only, so only "Home" needs elevation.
         let ids: Vec<_> = list
             .needing_elevation()
             .map(|c| c.calendar_id.as_str())
             .collect();
-        assert_eq!(
-            ids,
-            ["cal_n23kjnwrw2_jsdfjksn234", "cal_fe145c37de_3nkj23wejk1"]
-        );
+        assert_eq!(ids, ["cal_n23kjnwrw2_jsdfjksn234"]);
     }
 
     #[test]

@@ -28,6 +28,7 @@
 //! assert!(calendars.calendars.is_empty());
 //! ```
 
+pub use crate::audit::{AuditStep, PendingElevation};
 pub use crate::config::{
     Backend, ClientBuilder, ClientConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,

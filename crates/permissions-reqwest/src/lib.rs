@@ -79,11 +79,13 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod bulk;
 mod client;
 mod reqwest_transport;
 mod session;
 mod tls;
 
+pub use bulk::audit;
 pub use client::{AnyTransport, Client, ClientBuilder, Reqwest};
 /// Why a call failed: the core's [`permissions_core::error::CallError`], the same type as
 /// `permissions_ureq::Error`, so code written against one transport reads the other's errors

@@ -70,10 +70,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod bulk;
 mod client;
 mod session;
 mod ureq_transport;
 
+pub use bulk::{Audit, audit};
 pub use client::{AnyTransport, Client, ClientBuilder, Ureq};
 /// Why a call failed: the core's [`permissions_core::error::CallError`], the same type as
 /// `permissions_reqwest::Error`, so code written against one transport reads the other's errors

@@ -455,10 +455,10 @@ fn the_docs_calendar_list() {
             .iter()
             .all(|c| c.permission_level == Some(CalendarPermissionLevel::Sandbox))
     );
-    // The deleted "Work" calendar is not offered for elevation.
+    // The deleted "Work" and the read-only "Bank Holidays" are not offered for elevation.
     assert_eq!(
         ids(list.needing_elevation()),
-        ["cal_n23kjnwrw2_jsdfjksn234", "cal_fe145c37de_3nkj23wejk1"]
+        ["cal_n23kjnwrw2_jsdfjksn234"]
     );
     // The list is what the request is built from.
     let request = PermissionsRequest::builder()
@@ -466,7 +466,7 @@ fn the_docs_calendar_list() {
         .redirect_uri("https://app.example.com/permission")
         .build()
         .expect("valid");
-    assert_eq!(request.permissions().len(), 2);
+    assert_eq!(request.permissions().len(), 1);
 }
 
 #[test]
@@ -491,10 +491,10 @@ fn sdk_calendar_lists_without_permission_level_or_profile_id() {
         Some("pro_n23kjnkopy")
     );
     assert_eq!(csharp.calendars[0].calendar_primary, Some(true));
-    // No reported level counts as needing elevation; deleted calendars never do.
+    // No reported level counts as needing elevation; deleted and read-only calendars never do.
     assert_eq!(
         ids(csharp.needing_elevation()),
-        ["cal_n23kjnwrw2_jsdfjksn234", "cal_n23kjnkopy_3nkj23wejk1"]
+        ["cal_n23kjnwrw2_jsdfjksn234"]
     );
 
     let ruby = calendars(fixture!("sdk/ruby__list_calendars__response.json"));
@@ -508,7 +508,7 @@ fn sdk_calendar_lists_without_permission_level_or_profile_id() {
     assert_eq!(ruby.calendars[2].calendar_name, "Bank Holidays");
     assert_eq!(
         ids(ruby.needing_elevation()),
-        ["cal_n23kjnwrw2_jsdfjksn234", "cal_n23kjnwrw2_3nkj23wejk1"]
+        ["cal_n23kjnwrw2_jsdfjksn234"]
     );
 
     let py = calendars(fixture!("sdk/pycronofy__list_calendars__response.json"));

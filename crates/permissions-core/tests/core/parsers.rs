@@ -328,7 +328,7 @@ proptest! {
         let expected: Vec<&Calendar> = list
             .calendars
             .iter()
-            .filter(|c| !c.calendar_deleted && c.permission_level != Some(CalendarPermissionLevel::Unrestricted))
+            .filter(|c| !c.calendar_readonly && !c.calendar_deleted && c.permission_level != Some(CalendarPermissionLevel::Unrestricted))
             .collect();
         prop_assert_eq!(needing, expected);
     }
