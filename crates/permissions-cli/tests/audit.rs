@@ -15,8 +15,8 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cronofy-permissions");
 const LIMIT: Duration = Duration::from_secs(60);
-/// No pacing for the tests that are not about pacing (the pacing test sets its own).
-const FAST: &str = "off";
+/// Fast pacing for the tests that are not about pacing (the pacing test sets its own).
+const FAST: &str = "1000/s";
 const BACK: &str = "https://app.example.com/permission";
 
 fn command(fake: &FakeCronofy, rate_limit: &str) -> Command {
