@@ -6,6 +6,7 @@
 
 mod chaos;
 mod drivers;
+mod pacing;
 mod scenarios;
 mod secret_audit;
 mod sessions;

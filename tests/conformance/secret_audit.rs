@@ -238,10 +238,12 @@ fn core_operations(audit: &mut Audit) {
                 .expect("valid response")
         };
         let label = format!("{status} from the token endpoint");
-        audit.result(&label, &exchange.parse_response(response(body)));
-        audit.result(&label, &refresh_call.parse_response(response(body)));
+        let hosts = DataCenter::Us.hosts();
+        let ctx = RequestContext::for_hosts(&hosts);
+        audit.result(&label, &exchange.parse_response(response(body), &ctx));
+        audit.result(&label, &refresh_call.parse_response(response(body), &ctx));
         for revoke in &revokes {
-            audit.result(&label, &revoke.parse_response(response(body)));
+            audit.result(&label, &revoke.parse_response(response(body), &ctx));
         }
         audit.result(&label, &TokenResponse::parse(body));
         let error = ApiError::from_response(
@@ -335,7 +337,7 @@ where
     audit.result(&format!("{name} request"), &endpoint.to_request(ctx));
     let config = ClientConfig::new(DataCenter::Us.hosts());
     let mut call = Call::new(endpoint, &config, ctx.access_token);
-    let sent = call.next();
+    let sent = call.poll();
     audit.debug(format!("{name} call"), &sent);
     audit.debug(format!("{name} call"), &call);
 }

@@ -125,6 +125,18 @@ impl ClientConfig {
     }
 }
 
+/// What a transport crate's client holds, shared by its clones: the configuration, the
+/// transport and the pacer.
+#[derive(Debug)]
+pub struct ClientParts<T, P: ?Sized> {
+    /// The validated configuration.
+    pub config: ClientConfig,
+    /// The transport requests go through.
+    pub transport: T,
+    /// The pacer every request waits on; `None` when pacing is off.
+    pub pacer: Option<Arc<P>>,
+}
+
 /// Pacing as configured on a builder.
 enum PacingChoice<P: ?Sized> {
     Local(PacingConfig),

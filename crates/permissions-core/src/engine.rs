@@ -1,13 +1,14 @@
 //! The call engine: one operation on its way through pacing, attempts, retries and a session's
 //! token refresh, as a state machine with no I/O.
 //!
-//! A transport's client is a short loop that asks [`Call::next`] what to do and does it:
+//! A transport's client is a short loop that asks [`Call::poll`] what to do and does it:
 //!
 //! ```text
 //! let mut call = Call::new(&endpoint, &config, token);
 //! loop {
-//!     match call.next() {
+//!     match call.poll() {
 //!         Next::Pace => call.on_paced(pacer.reserve(Instant::now())),
+//!         Next::Hold => call.on_hold(pacer.hold(Instant::now())),
 //!         Next::Send(request) => match transport.send(request) {
 //!             Ok(response) => call.on_response(response, SystemTime::now(), jitter()),
 //!             Err(error) => call.on_transport_error(error, SystemTime::now(), jitter()),
@@ -47,6 +48,10 @@ use crate::secret::{AccessToken, ClientCredentials, RefreshToken};
 pub enum Next<T> {
     /// Reserve a pacing slot now ([`Pacer::reserve`]) and give the wait to [`Call::on_paced`].
     Pace,
+    /// The slot's time has come: ask the pacer whether everyone must hold off longer (a 429
+    /// seen since the slot was reserved, [`Pacer::hold`]) and give the answer to
+    /// [`Call::on_hold`].
+    Hold,
     /// Send this request; give the answer to [`Call::on_response`] or the failure to
     /// [`Call::on_transport_error`].
     Send(HttpRequest),
@@ -59,6 +64,17 @@ pub enum Next<T> {
     Refresh(Seen),
     /// Finished: the output, or the error to report.
     Done(Result<T, CallError>),
+}
+
+impl<T> Next<T> {
+    /// The error a driver returns for a step it does not know (a newer core than the
+    /// transport crate): the call ends rather than loop.
+    pub fn unknown(&self) -> CallError {
+        CallError::Transport(TransportError::with_source(
+            TransportErrorKind::Other,
+            "the transport does not know this step of the call engine; update it",
+        ))
+    }
 }
 
 /// What an answer tells the pacer.
@@ -80,6 +96,12 @@ pub trait Pacer: Send + Sync + fmt::Debug {
     fn reserve(&self, now: Instant) -> Duration;
     /// Takes the feedback of an answer.
     fn report(&self, feedback: Feedback, now: Instant);
+    /// How much longer every caller must hold off from `now`: a 429 penalty set after a slot
+    /// was reserved. Zero when nothing holds (the default).
+    fn hold(&self, now: Instant) -> Duration {
+        let _ = now;
+        Duration::ZERO
+    }
 }
 
 /// Paces requests to a rate limit (async side): a pacer whose decisions need I/O, such as one
@@ -90,6 +112,11 @@ pub trait AsyncPacer: Send + Sync + fmt::Debug {
     async fn reserve(&self, now: Instant) -> Duration;
     /// As [`Pacer::report`].
     async fn report(&self, feedback: Feedback, now: Instant);
+    /// As [`Pacer::hold`].
+    async fn hold(&self, now: Instant) -> Duration {
+        let _ = now;
+        Duration::ZERO
+    }
 }
 
 #[async_trait::async_trait]
@@ -99,6 +126,9 @@ impl<P: Pacer + ?Sized> AsyncPacer for P {
     }
     async fn report(&self, feedback: Feedback, now: Instant) {
         Pacer::report(self, feedback, now)
+    }
+    async fn hold(&self, now: Instant) -> Duration {
+        Pacer::hold(self, now)
     }
 }
 
@@ -113,6 +143,10 @@ impl Pacer for LocalPacer {
             Feedback::Answered => self.succeeded(),
         }
     }
+    fn hold(&self, now: Instant) -> Duration {
+        let now = self.micros(now);
+        Duration::from_micros(self.state().blocked_until.saturating_sub(now))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,6 +155,8 @@ enum Phase {
     NeedSlot,
     /// [`Next::Pace`] was handed out; waiting for [`Call::paced`].
     AwaitSlot,
+    /// The slot is reserved and waited for: check that no 429 since holds everyone off.
+    Holding,
     /// The slot is taken: send.
     SlotTaken,
     /// A request was handed out; waiting for its answer.
@@ -141,6 +177,8 @@ pub struct Call<'a, E: Endpoint + ?Sized> {
     session: Option<Seen>,
     attempt: u32,
     phase: Phase,
+    /// How long this attempt has waited for pacing so far (bounded by the time-out).
+    paced_for: Duration,
     queue: VecDeque<Next<E::Output>>,
 }
 
@@ -156,6 +194,7 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
             session: None,
             attempt: 0,
             phase: Phase::NeedSlot,
+            paced_for: Duration::ZERO,
             queue: VecDeque::new(),
         }
     }
@@ -184,15 +223,17 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
     }
 
     /// What to do next.
-    pub fn next(&mut self) -> Next<E::Output> {
+    pub fn poll(&mut self) -> Next<E::Output> {
         if let Some(next) = self.queue.pop_front() {
             return next;
         }
         match self.phase {
             Phase::NeedSlot if self.paced => {
                 self.phase = Phase::AwaitSlot;
+                self.paced_for = Duration::ZERO;
                 Next::Pace
             }
+            Phase::Holding => Next::Hold,
             // A driver that asks again without reporting a slot sends unpaced rather than
             // stalling; one that asks again without an answer sends again.
             Phase::NeedSlot
@@ -210,14 +251,31 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
     /// The pacer's answer to [`Next::Pace`]: the slot is `wait` from now. A wait longer than
     /// the configured time-out fails the call with [`CallError::Timeout`] instead.
     pub fn on_paced(&mut self, wait: Duration) {
-        if wait > self.config.timeout() {
+        if wait.is_zero() {
+            self.phase = Phase::SlotTaken;
+        } else {
+            self.pace_wait(wait);
+        }
+    }
+
+    /// The pacer's answer to [`Next::Hold`]: everyone holds off `wait` longer (zero: send).
+    pub fn on_hold(&mut self, wait: Duration) {
+        if wait.is_zero() {
+            self.phase = Phase::SlotTaken;
+        } else {
+            self.pace_wait(wait);
+        }
+    }
+
+    /// Waits `wait` for pacing, then checks again; a total past the time-out fails the call.
+    fn pace_wait(&mut self, wait: Duration) {
+        self.paced_for = self.paced_for.saturating_add(wait);
+        if self.paced_for > self.config.timeout() {
             self.finish(Err(CallError::Timeout));
             return;
         }
-        if !wait.is_zero() {
-            self.queue.push_back(Next::Wait(wait));
-        }
-        self.phase = Phase::SlotTaken;
+        self.queue.push_back(Next::Wait(wait));
+        self.phase = Phase::Holding;
     }
 
     /// Reads the answer to the latest request. `now` dates a `Retry-After`; `jitter` (in
@@ -519,5 +577,147 @@ impl fmt::Debug for SessionState {
             .field("refreshes", &tokens.refreshes)
             .field("last_refresh_failed", &tokens.failure.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant, SystemTime};
+
+    use super::*;
+    use crate::calendars::ListCalendars;
+    use crate::data_center::DataCenter;
+    use crate::pacing::PacingConfig;
+
+    fn answer(status: u16, body: &str) -> HttpResponse {
+        http::Response::builder()
+            .status(status)
+            .body(body.as_bytes().to_vec())
+            .expect("valid")
+    }
+
+    const LIST: &str = r#"{"calendars":[]}"#;
+
+    /// Drives a paced call the way the transports do, on a clock that only moves when the
+    /// engine says wait: every step it asked for, in order.
+    #[test]
+    fn a_paced_call_waits_for_its_slot_then_sends() {
+        let config = ClientConfig::new(DataCenter::Us.hosts());
+        let pacer = LocalPacer::new(PacingConfig::parse("1/s").unwrap().unwrap());
+        let token = AccessToken::new("t");
+        let start = Instant::now();
+        let mut now = start;
+        let mut steps = Vec::new();
+        for _ in 0..2 {
+            let mut call = Call::new(&ListCalendars, &config, Some(&token)).with_pacing(true);
+            let mut polls = 0;
+            loop {
+                polls += 1;
+                assert!(polls < 20, "the call never finished: {steps:?}");
+                match call.poll() {
+                    Next::Pace => {
+                        steps.push("pace");
+                        call.on_paced(Pacer::reserve(&pacer, now));
+                    }
+                    Next::Hold => {
+                        steps.push("hold");
+                        call.on_hold(Pacer::hold(&pacer, now));
+                    }
+                    Next::Wait(wait) => {
+                        steps.push("wait");
+                        now += wait;
+                    }
+                    Next::Send(_) => {
+                        steps.push("send");
+                        call.on_response(answer(200, LIST), SystemTime::UNIX_EPOCH, 0.5);
+                    }
+                    Next::Report(_) => steps.push("report"),
+                    Next::Done(result) => {
+                        result.expect("listed");
+                        steps.push("done");
+                        break;
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        assert_eq!(
+            steps,
+            [
+                "pace", "send", "report", "done", // the first slot is free
+                "pace", "wait", "hold", "send", "report", "done" // the second waits ~1 s
+            ]
+        );
+        assert!(now - start >= Duration::from_secs(1), "{:?}", now - start);
+    }
+
+    #[test]
+    fn a_slot_further_away_than_the_timeout_fails_the_call_at_once() {
+        let config = ClientConfig::new(DataCenter::Us.hosts());
+        let mut call = Call::new(&ListCalendars, &config, None).with_pacing(true);
+        assert!(matches!(call.poll(), Next::Pace));
+        call.on_paced(config.timeout() + Duration::from_millis(1));
+        assert!(matches!(call.poll(), Next::Done(Err(CallError::Timeout))));
+    }
+
+    #[test]
+    fn a_session_call_refreshes_once_on_401_then_retries_with_the_new_token() {
+        let config = ClientConfig::new(DataCenter::Us.hosts());
+        let state = SessionState::new(
+            ClientCredentials::new("id", crate::secret::ClientSecret::new("s")),
+            AccessToken::new("old"),
+            RefreshToken::new("r"),
+        );
+        let (token, seen) = state.current();
+        let mut call = Call::new(&ListCalendars, &config, Some(&token)).in_session(seen);
+        let Next::Send(first) = call.poll() else {
+            panic!()
+        };
+        assert_eq!(first.headers()["authorization"], "Bearer old");
+        call.on_response(answer(401, ""), SystemTime::UNIX_EPOCH, 0.5);
+        let Next::Refresh(seen) = call.poll() else {
+            panic!("a refresh")
+        };
+        let RefreshStep::Refresh(_) = state.begin_refresh(seen) else {
+            panic!()
+        };
+        let fresh = TokenResponse::parse(br#"{"access_token":"new"}"#).unwrap();
+        call.on_refreshed(state.finish_refresh(Ok(fresh)));
+        let Next::Send(second) = call.poll() else {
+            panic!()
+        };
+        assert_eq!(second.headers()["authorization"], "Bearer new");
+        // A second 401 is reported, not refreshed again.
+        call.on_response(answer(401, ""), SystemTime::UNIX_EPOCH, 0.5);
+        assert!(matches!(
+            call.poll(),
+            Next::Done(Err(CallError::Api(ApiError::Unauthorized)))
+        ));
+    }
+
+    #[test]
+    fn a_failed_refresh_is_shared_by_every_call_that_waited_for_it() {
+        let state = SessionState::new(
+            ClientCredentials::new("id", crate::secret::ClientSecret::new("s")),
+            AccessToken::new("old"),
+            RefreshToken::new("r"),
+        );
+        let seen: Vec<_> = (0..3).map(|_| state.current().1).collect();
+        let RefreshStep::Refresh(_) = state.begin_refresh(seen[0]) else {
+            panic!()
+        };
+        let failed = state.finish_refresh(Err(CallError::Timeout));
+        assert!(matches!(failed, Err(CallError::Timeout)));
+        for waiter in &seen[1..] {
+            assert!(matches!(
+                state.begin_refresh(*waiter),
+                RefreshStep::Failed(CallError::Timeout)
+            ));
+        }
+        // A call that starts after the failure may try again.
+        assert!(matches!(
+            state.begin_refresh(state.current().1),
+            RefreshStep::Refresh(_)
+        ));
     }
 }

@@ -34,7 +34,7 @@
 //! where E::Output: std::fmt::Debug {
 //!     let mut call = Call::new(endpoint, config, token);
 //!     loop {
-//!         match call.next() {
+//!         match call.poll() {
 //!             Next::Send(request) => call.on_response(cronofy(request.uri().path()), SystemTime::now(), 0.5),
 //!             Next::Done(result) => return result.expect("answered"),
 //!             other => panic!("{other:?}"),

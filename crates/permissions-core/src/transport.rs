@@ -14,7 +14,7 @@
 //! let token = AccessToken::new("token");
 //! let mut call = Call::new(&ListCalendars, &config, Some(&token));
 //! let calendars = loop {
-//!     match call.next() {
+//!     match call.poll() {
 //!         Next::Send(request) => {
 //!             assert_eq!(request.uri().path(), "/v1/calendars");
 //!             let response: HttpResponse = http::Response::new(br#"{"calendars":[]}"#.to_vec());
@@ -30,8 +30,8 @@
 
 pub use crate::audit::{AuditStep, PendingElevation};
 pub use crate::config::{
-    Backend, ClientBuilder, ClientConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TIMEOUT,
+    Backend, ClientBuilder, ClientConfig, ClientParts, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT,
 };
 pub use crate::endpoint::{Endpoint, RequestContext, USER_AGENT};
 pub use crate::engine::{AsyncPacer, Call, Feedback, Next, Pacer, RefreshStep, Seen, SessionState};
@@ -42,14 +42,32 @@ pub use crate::seam::{
     TransportErrorKind,
 };
 
-/// Writes the operations every transport crate's `Client` and `Session` offer, once for both:
+/// Writes the methods every transport crate's `Client` and `Session` offer, once for both:
 /// `client_methods!()` for a blocking client, `client_methods!(async await)` for an async one;
-/// `session_methods!` likewise. The type must have a `call(&self, &endpoint, Option<&token>)`
-/// (a session: `call(&self, &endpoint)`) returning `Result<_, CallError>`.
+/// `session_methods!(LockType;)` / `session_methods!(LockType; async await)` likewise. A client
+/// is `struct Client { inner: Arc<ClientParts<..>> }` with a `call(&self, &endpoint,
+/// Option<&token>)`; a session is `struct Session { client, state: Arc<SessionState>,
+/// refreshing: Arc<LockType> }` with a `call(&self, &endpoint)`; both return `CallError`s.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! client_methods {
     ($($async:ident $await:ident)?) => {
+        /// A builder to configure a client: every setting, its default and its validation
+        /// are the core's, the same in every transport crate.
+        pub fn builder() -> ClientBuilder {
+            ClientBuilder::new()
+        }
+
+        /// The API and app hosts this client talks to. The app host is where users are sent.
+        pub fn hosts(&self) -> &$crate::Hosts {
+            self.inner.config.hosts()
+        }
+
+        /// The configuration this client was built with.
+        pub fn config(&self) -> &$crate::transport::ClientConfig {
+            &self.inner.config
+        }
+
         /// Step 3: the user's calendars (`GET /v1/calendars`).
         pub $($async)? fn list_calendars(
             &self,
@@ -99,7 +117,40 @@ macro_rules! client_methods {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! session_methods {
-    ($($async:ident $await:ident)?) => {
+    ($lock:ty; $($async:ident $await:ident)?) => {
+        /// A session with `access` and `refresh`, refreshed with `credentials` through
+        /// `client`.
+        pub fn new(
+            client: Client,
+            credentials: $crate::ClientCredentials,
+            access: $crate::AccessToken,
+            refresh: $crate::RefreshToken,
+        ) -> Session {
+            Session {
+                client,
+                state: std::sync::Arc::new($crate::transport::SessionState::new(
+                    credentials,
+                    access,
+                    refresh,
+                )),
+                refreshing: std::sync::Arc::new(<$lock>::new(())),
+            }
+        }
+
+        /// Calls `f` with every successful refresh's answer, to persist the new tokens. It
+        /// runs under the refresh lock, before any waiting call retries, so it sees tokens in
+        /// the order they were issued; it must not call this session. Replaces an earlier
+        /// hook, for every clone of this session.
+        pub fn on_refresh(self, f: impl Fn(&$crate::TokenResponse) + Send + Sync + 'static) -> Session {
+            self.state.on_refresh(f);
+            self
+        }
+
+        /// The client the session sends with.
+        pub fn client(&self) -> &Client {
+            &self.client
+        }
+
         /// Step 3: the user's calendars (`GET /v1/calendars`).
         pub $($async)? fn list_calendars(
             &self,

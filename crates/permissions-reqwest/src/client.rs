@@ -8,8 +8,8 @@ use std::time::{Instant, SystemTime};
 use permissions_core::AccessToken;
 use permissions_core::error::CallError;
 use permissions_core::transport::{
-    AsyncPacer, AsyncTransport, Backend, Call, ClientConfig, Endpoint, HttpRequest, HttpResponse,
-    LocalPacer, Next, RefreshStep, Seen, SessionState, TransportError,
+    AsyncPacer, AsyncTransport, Backend, Call, ClientConfig, ClientParts, Endpoint, HttpRequest,
+    HttpResponse, LocalPacer, Next, RefreshStep, Seen, SessionState, TransportError,
 };
 
 use crate::reqwest_transport::ReqwestTransport;
@@ -86,7 +86,7 @@ impl Backend for Reqwest {
             None => AnyTransport(Slot::Reqwest(ReqwestTransport::for_config(&config)?)),
         };
         Ok(Client {
-            inner: Arc::new(Inner {
+            inner: Arc::new(ClientParts {
                 config,
                 transport,
                 pacer,
@@ -114,14 +114,7 @@ impl Backend for Reqwest {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Client {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    config: ClientConfig,
-    transport: AnyTransport,
-    pacer: Option<Arc<dyn AsyncPacer>>,
+    inner: Arc<ClientParts<AnyTransport, dyn AsyncPacer>>,
 }
 
 impl Default for Client {
@@ -141,21 +134,6 @@ impl Client {
         Self::builder()
             .build()
             .expect("the default HTTP client could not be built; see Client::new's docs")
-    }
-
-    /// A builder to configure a client.
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::new()
-    }
-
-    /// The API and app hosts this client talks to.
-    pub fn hosts(&self) -> &permissions_core::Hosts {
-        self.inner.config.hosts()
-    }
-
-    /// The configuration this client was built with.
-    pub fn config(&self) -> &ClientConfig {
-        &self.inner.config
     }
 
     permissions_core::client_methods!(async await);
@@ -181,10 +159,14 @@ impl Client {
         #[cfg(feature = "tracing")]
         let span = tracing::info_span!("cronofy", endpoint = call.name());
         loop {
-            match call.next() {
+            match call.poll() {
                 Next::Pace => match pacer {
                     Some(pacer) => call.on_paced(pacer.reserve(Instant::now()).await),
                     None => call.on_paced(Default::default()),
+                },
+                Next::Hold => match pacer {
+                    Some(pacer) => call.on_hold(pacer.hold(Instant::now()).await),
+                    None => call.on_hold(Default::default()),
                 },
                 Next::Send(request) => {
                     let attempt = call.attempt();
@@ -210,7 +192,7 @@ impl Client {
                     ))),
                 },
                 Next::Done(result) => return result,
-                _ => {}
+                unknown => return Err(unknown.unknown()),
             }
         }
     }

@@ -67,7 +67,7 @@
 //!
 //! | feature | default | what |
 //! | --- | --- | --- |
-//! | `rustls` | yes | TLS with rustls on the `ring` provider (the one `ureq` uses too; aws-lc-rs is not built), certificates checked against the operating system's roots with `rustls-platform-verifier` |
+//! | `rustls` | yes | reqwest's own `rustls` feature: rustls on aws-lc-rs, certificates checked against the operating system's roots. It is the feature reqwest turns on by default, so an app's own reqwest clients build and behave as before (this crate never turns on `rustls-no-provider`, which would make them panic) |
 //! | `native-tls` | no | TLS with the platform's library (OpenSSL on Linux); wins over `rustls` when both are on |
 //! | `http2` | no | HTTP/2 when the server offers it by ALPN |
 //! | `system-proxy` | no | operating-system proxy settings (macOS, Windows); the proxy environment variables are honoured either way |
@@ -83,7 +83,6 @@ mod bulk;
 mod client;
 mod reqwest_transport;
 mod session;
-mod tls;
 
 pub use bulk::audit;
 pub use client::{AnyTransport, Client, ClientBuilder, Reqwest};

@@ -46,8 +46,7 @@ pub struct ReqwestTransport {
 
 impl ReqwestTransport {
     /// A transport over a `reqwest::Client` built from `builder` (a proxy, extra root
-    /// certificates, local address, time-outs, …), with redirects turned off and this crate's TLS
-    /// set up (see the crate docs). The
+    /// certificates, local address, time-outs, …), with redirects turned off. The
     /// default cap of [`DEFAULT_MAX_RESPONSE_BYTES`] applies until
     /// [`max_response_bytes`](Self::max_response_bytes) changes it.
     ///
@@ -55,7 +54,6 @@ impl ReqwestTransport {
     /// [`CallError::Transport`] when the client cannot be built (with the `rustls` feature on
     /// Linux: no CA certificates on the system).
     pub fn from_builder(builder: reqwest::ClientBuilder) -> Result<Self, CallError> {
-        let builder = crate::tls::configure(builder).map_err(CallError::Transport)?;
         let client = builder
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -3,9 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+use permissions_core::AccessToken;
 use permissions_core::error::CallError;
 use permissions_core::transport::{Call, Endpoint, Seen, SessionState};
-use permissions_core::{AccessToken, ClientCredentials, RefreshToken, TokenResponse};
 
 use crate::client::Client;
 
@@ -46,34 +46,7 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session with `access` and `refresh`, refreshed with `credentials` through `client`.
-    pub fn new(
-        client: Client,
-        credentials: ClientCredentials,
-        access: AccessToken,
-        refresh: RefreshToken,
-    ) -> Session {
-        Session {
-            client,
-            state: Arc::new(SessionState::new(credentials, access, refresh)),
-            refreshing: Arc::new(tokio::sync::Mutex::new(())),
-        }
-    }
-
-    /// Calls `f` with every successful refresh's answer, to persist the new tokens. It runs
-    /// while the refresh lock is held, so calls see tokens in the order they were issued.
-    /// Replaces an earlier hook, for every clone of this session.
-    pub fn on_refresh(self, f: impl Fn(&TokenResponse) + Send + Sync + 'static) -> Session {
-        self.state.on_refresh(f);
-        self
-    }
-
-    /// The client the session sends with.
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    permissions_core::session_methods!(async await);
+    permissions_core::session_methods!(tokio::sync::Mutex<()>; async await);
 
     /// Runs any core endpoint with the session's access token; on 401, one refresh (shared
     /// with concurrent calls) and one retry.

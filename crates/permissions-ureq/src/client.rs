@@ -8,8 +8,8 @@ use std::time::{Instant, SystemTime};
 use permissions_core::AccessToken;
 use permissions_core::error::CallError;
 use permissions_core::transport::{
-    Backend, Call, ClientConfig, Endpoint, HttpRequest, HttpResponse, LocalPacer, Next, Pacer,
-    RefreshStep, SyncTransport, TransportError,
+    Backend, Call, ClientConfig, ClientParts, Endpoint, HttpRequest, HttpResponse, LocalPacer,
+    Next, Pacer, RefreshStep, SyncTransport, TransportError,
 };
 
 use crate::session::Session;
@@ -90,7 +90,7 @@ impl Backend for Ureq {
             ))
         });
         Ok(Client {
-            inner: Arc::new(Inner {
+            inner: Arc::new(ClientParts {
                 config,
                 transport,
                 pacer,
@@ -125,17 +125,11 @@ impl Backend for Ureq {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Client {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    config: ClientConfig,
-    transport: AnyTransport,
-    pacer: Option<Arc<dyn Pacer>>,
+    inner: Arc<ClientParts<AnyTransport, dyn Pacer>>,
 }
 
 impl Default for Client {
+    /// Same as [`Client::new`].
     fn default() -> Self {
         Self::new()
     }
@@ -148,21 +142,6 @@ impl Client {
         ClientBuilder::new()
             .build()
             .expect("the default configuration is valid")
-    }
-
-    /// Starts configuring a client.
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::new()
-    }
-
-    /// The hosts this client talks to. The app host is where users are sent.
-    pub fn hosts(&self) -> &permissions_core::Hosts {
-        self.inner.config.hosts()
-    }
-
-    /// The configuration this client was built with.
-    pub fn config(&self) -> &ClientConfig {
-        &self.inner.config
     }
 
     permissions_core::client_methods!();
@@ -187,9 +166,12 @@ impl Client {
         #[cfg(feature = "tracing")]
         let _span = tracing::info_span!("cronofy", endpoint = call.name()).entered();
         loop {
-            match call.next() {
+            match call.poll() {
                 Next::Pace => call
                     .on_paced(pacer.map_or_else(Default::default, |p| p.reserve(Instant::now()))),
+                Next::Hold => {
+                    call.on_hold(pacer.map_or_else(Default::default, |p| p.hold(Instant::now())))
+                }
                 Next::Send(request) => match self.send(request, call.attempt()) {
                     Ok(response) => call.on_response(response, SystemTime::now(), jitter()),
                     Err(error) => call.on_transport_error(error, SystemTime::now(), jitter()),
@@ -207,7 +189,7 @@ impl Client {
                     )),
                 }),
                 Next::Done(result) => return result,
-                _ => {}
+                unknown => return Err(unknown.unknown()),
             }
         }
     }

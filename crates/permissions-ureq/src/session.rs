@@ -3,9 +3,9 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use permissions_core::AccessToken;
 use permissions_core::error::CallError;
 use permissions_core::transport::{Call, Endpoint, Seen, SessionState};
-use permissions_core::{AccessToken, ClientCredentials, RefreshToken, TokenResponse};
 
 use crate::Client;
 
@@ -45,34 +45,7 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session for the user whose tokens these are.
-    pub fn new(
-        client: Client,
-        credentials: ClientCredentials,
-        access: AccessToken,
-        refresh: RefreshToken,
-    ) -> Session {
-        Session {
-            client,
-            state: Arc::new(SessionState::new(credentials, access, refresh)),
-            refreshing: Arc::new(Mutex::new(())),
-        }
-    }
-
-    /// Calls `f` with every new token answer, to persist the new tokens. It runs on the thread
-    /// that refreshed, before any waiting call retries; it must not call this session. Applies
-    /// to every clone of this session.
-    pub fn on_refresh(self, f: impl Fn(&TokenResponse) + Send + Sync + 'static) -> Session {
-        self.state.on_refresh(f);
-        self
-    }
-
-    /// The client calls go through.
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    permissions_core::session_methods!();
+    permissions_core::session_methods!(std::sync::Mutex<()>; );
 
     /// Runs any core endpoint with the current access token; on 401, one refresh (shared with
     /// concurrent calls) and one retry.

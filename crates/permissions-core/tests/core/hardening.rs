@@ -523,7 +523,7 @@ fn answer_through_the_engine(
     let body = serde_json::to_vec(&json!({"permissions_request": {"url": url}})).expect("json");
     let mut call = Call::new(&request, config, Some(&token));
     loop {
-        match call.next() {
+        match call.poll() {
             Next::Send(_) => call.on_response(
                 crate::response(200, &[], &body),
                 std::time::SystemTime::now(),

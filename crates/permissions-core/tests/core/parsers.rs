@@ -378,9 +378,9 @@ proptest! {
         let config = ClientConfig::new(DataCenter::Us.hosts());
         let token = AccessToken::new("tok");
         let mut call = Call::new(&request, &config, Some(&token));
-        let Next::Send(_) = call.next() else { panic!("an unpaced call sends first") };
+        let Next::Send(_) = call.poll() else { panic!("an unpaced call sends first") };
         call.on_response(http_response(status, &headers, &body), now(), jitter);
-        match call.next() {
+        match call.poll() {
             Next::Wait(wait) => {
                 prop_assert!(wait <= config.retry_policy().max_delay);
                 prop_assert!(matches!(status, 429 | 502 | 503 | 504), "{}", status);

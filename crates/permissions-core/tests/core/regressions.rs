@@ -182,11 +182,11 @@ fn an_echoed_access_token_never_reaches_a_call_error() {
     where
         E::Output: std::fmt::Debug,
     {
-        let Next::Send(_) = call.next() else {
+        let Next::Send(_) = call.poll() else {
             panic!("sends first")
         };
         call.on_response(response, SystemTime::UNIX_EPOCH, 0.5);
-        match call.next() {
+        match call.poll() {
             Next::Done(Err(err)) => format!("{err} {err:?}"),
             other => panic!("an error, not {other:?}"),
         }

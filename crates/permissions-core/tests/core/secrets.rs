@@ -188,7 +188,7 @@ proptest! {
             let exchange = exchange(s);
             let token = AccessToken::new(s);
             let mut call = Call::new(&exchange, &config, Some(&token));
-            let sent = call.next();
+            let sent = call.poll();
             format!("{}{}", debug(&call), debug(&sent))
         })?;
     }
