@@ -93,6 +93,59 @@ pub(crate) struct Global {
         help_heading = "Credentials"
     )]
     pub(crate) client_secret: Option<String>,
+
+    /// Pace requests to this rate limit, e.g. `50/s,500/min` (Cronofy's defaults, used when
+    /// not given); `off` sends unpaced. With `serve-fake`: the limits the local Cronofy
+    /// enforces (none unless given).
+    #[arg(
+        long,
+        global = true,
+        env = "CRONOFY_RATE_LIMIT",
+        value_name = "SPEC",
+        value_parser = parse_rate_limit,
+        help_heading = "Pacing"
+    )]
+    pub(crate) rate_limit: Option<RateLimitSpec>,
+
+    /// Share the rate limit with every process of the application through this Redis
+    /// (`redis://host:port`, `redis+unix:///path`): one budget for the whole fleet. Needs the
+    /// client id (the key the fleet shares). When Redis is away, pacing goes on locally at the
+    /// limit divided by `--fleet-size`, with one warning on stderr.
+    #[arg(
+        long,
+        global = true,
+        env = "CRONOFY_REDIS_URL",
+        hide_env_values = true,
+        value_name = "URL",
+        help_heading = "Pacing"
+    )]
+    pub(crate) redis_url: Option<String>,
+
+    /// How many processes share the rate limit, for pacing locally while Redis is away.
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u32).range(1..=10_000),
+        help_heading = "Pacing"
+    )]
+    pub(crate) fleet_size: u32,
+}
+
+/// `--rate-limit`: the spec as given, and the pacing it means (`None` for `off`).
+#[derive(Debug, Clone)]
+pub(crate) struct RateLimitSpec {
+    pub(crate) text: String,
+    pub(crate) pacing: Option<permissions_ureq::PacingConfig>,
+}
+
+fn parse_rate_limit(value: &str) -> Result<RateLimitSpec, String> {
+    let pacing = permissions_ureq::PacingConfig::parse(value).map_err(|e| e.to_string())?;
+    Ok(RateLimitSpec {
+        text: value.trim().to_owned(),
+        pacing,
+    })
 }
 
 /// The shortest timeout accepted: anything shorter would round to no time at all.
@@ -298,10 +351,6 @@ pub(crate) struct ServeFakeArgs {
     /// Also start the admin listener (fault injection over HTTP); adds `admin_url` to the first line.
     #[arg(long)]
     pub(crate) admin: bool,
-    /// Enforce rate limits per application as Cronofy does, e.g. `50/s,500/min` (its defaults):
-    /// over them, `429` with an empty body. Units: s, sec, m, min, h (`100/10s` also works).
-    #[arg(long = "rate-limit", value_name = "SPEC", value_parser = parse_fake_rate_limits)]
-    pub(crate) fake_rate_limit: Option<FakeRateLimits>,
     /// Create this many extra accounts (two to five calendars each, mixed) for bulk tools;
     /// needs `--accounts-out`.
     #[arg(long, value_name = "N", requires = "accounts_out")]
@@ -316,18 +365,6 @@ pub(crate) struct ServeFakeArgs {
     /// (the input of `audit`). Written before the first line is printed.
     #[arg(long, value_name = "FILE", requires = "accounts")]
     pub(crate) accounts_out: Option<std::path::PathBuf>,
-}
-
-/// `serve-fake --rate-limit`: the limits parsed from the spec.
-#[derive(Debug, Clone)]
-pub(crate) struct FakeRateLimits {
-    pub(crate) limits: Vec<permissions_fake::RateLimit>,
-}
-
-fn parse_fake_rate_limits(value: &str) -> Result<FakeRateLimits, String> {
-    permissions_fake::parse_rate_limits(value)
-        .map(|limits| FakeRateLimits { limits })
-        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

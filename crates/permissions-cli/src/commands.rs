@@ -63,11 +63,42 @@ pub(crate) fn client_builder(
     global: &Global,
     hosts: Hosts,
 ) -> Result<permissions_ureq::ClientBuilder, CliError> {
-    Ok(Client::builder()
+    let mut builder = Client::builder()
         .hosts(hosts)
         .timeout(global.timeout)
         .connect_timeout(global.timeout.min(Duration::from_secs(10)))
-        .user_agent(user_agent()))
+        .user_agent(user_agent());
+    let limits = match &global.rate_limit {
+        Some(spec) => spec.pacing.clone(),
+        None => Some(permissions_ureq::PacingConfig::cronofy_default()),
+    };
+    builder = match (&global.redis_url, limits) {
+        (Some(url), Some(limits)) => builder.pacer(shared_pacer(global, url, limits)?),
+        (_, limits) => builder.pacing(limits),
+    };
+    Ok(builder)
+}
+
+/// The application's budget on Redis, keyed by its client id (never a secret).
+fn shared_pacer(
+    global: &Global,
+    url: &str,
+    limits: permissions_ureq::PacingConfig,
+) -> Result<std::sync::Arc<dyn permissions_ureq::transport::Pacer>, CliError> {
+    let client_id = match global.client_id.as_deref().map(str::trim) {
+        Some(id) if !id.is_empty() => id,
+        _ => {
+            return Err(CliError::invalid(
+                "--redis-url: the fleet shares the budget of one application: set \
+                 CRONOFY_CLIENT_ID (or --client-id)",
+            ));
+        }
+    };
+    let pacer = permissions_redis::RedisPacer::builder(url, limits, client_id)
+        .fleet_size(global.fleet_size)
+        .build()
+        .map_err(|e| CliError::invalid(format!("--redis-url: {e}")))?;
+    Ok(std::sync::Arc::new(pacer))
 }
 
 fn access_token(global: &Global) -> Result<AccessToken, CliError> {

@@ -84,6 +84,9 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::args::{Cli, Command};
 use crate::report::{CliError, Output, one_line};
@@ -129,6 +132,18 @@ impl From<Exit> for ExitCode {
 
 /// Runs the binary on the process's own arguments, stdout and stderr.
 pub fn run() -> ExitCode {
+    // permissions-redis says once when Redis is away (and when it is back): on stderr.
+    let only_redis = tracing_subscriber::filter::Targets::new()
+        .with_target("permissions_redis", tracing::Level::INFO);
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .without_time()
+                .with_target(false)
+                .with_filter(only_redis),
+        )
+        .try_init();
     // Unlocked handles: `serve-fake` prints from the local Cronofy's thread too.
     run_with(
         std::env::args_os(),
@@ -175,7 +190,7 @@ where
         Command::AuthorizeUrl(a) => commands::authorize_url(&cli.global, a, &mut output),
         Command::Token(t) => commands::token(&cli.global, t, &mut output),
         Command::Audit(a) => audit::audit(&cli.global, a, &mut output),
-        Command::ServeFake(a) => serve::serve(a, &mut output),
+        Command::ServeFake(a) => serve::serve(a, cli.global.rate_limit.as_ref(), &mut output),
     };
     match result {
         Ok(exit) => exit,

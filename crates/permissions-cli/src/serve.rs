@@ -6,7 +6,7 @@ use permissions_fake::{FakeConfig, FakeCronofy, LoggedRequest, ManyAccounts, Rat
 use serde::Serialize;
 
 use crate::Exit;
-use crate::args::ServeFakeArgs;
+use crate::args::{RateLimitSpec, ServeFakeArgs};
 use crate::commands::Outcome;
 use crate::redact;
 use crate::report::{CliError, Output};
@@ -121,7 +121,22 @@ fn write_accounts(args: &ServeFakeArgs, fake: &FakeCronofy) -> Result<Option<usi
 
 /// Runs the fake until the process is interrupted. The first line goes to `output`; the
 /// request lines, written from the fake's thread, go to this process's stdout.
-pub(crate) fn serve(args: &ServeFakeArgs, output: &mut Output<'_>) -> Outcome {
+pub(crate) fn serve(
+    args: &ServeFakeArgs,
+    rate_limit: Option<&RateLimitSpec>,
+    output: &mut Output<'_>,
+) -> Outcome {
+    // `--rate-limit` is the limit the local Cronofy enforces here (`off`: none).
+    let limits = match rate_limit.filter(|spec| spec.pacing.is_some()) {
+        Some(spec) => Some(
+            permissions_fake::parse_rate_limits(&spec.text).map_err(|e| {
+                CliError::invalid(format!(
+                    "--rate-limit: the local Cronofy cannot enforce it: {e}"
+                ))
+            })?,
+        ),
+        None => None,
+    };
     if args
         .accounts
         .is_some_and(|count| args.enterprise_accounts > count)
@@ -148,8 +163,8 @@ pub(crate) fn serve(args: &ServeFakeArgs, output: &mut Output<'_>) -> Outcome {
     if args.admin {
         config = config.admin(true);
     }
-    if let Some(limits) = &args.fake_rate_limit {
-        config = config.rate_limits(limits.limits.iter().copied());
+    if let Some(limits) = &limits {
+        config = config.rate_limits(limits.iter().copied());
     }
     let fake = FakeCronofy::start_blocking_with(config).map_err(|e| {
         failure(format!(
@@ -158,10 +173,7 @@ pub(crate) fn serve(args: &ServeFakeArgs, output: &mut Output<'_>) -> Outcome {
     })?;
     let accounts = write_accounts(args, &fake)?;
     let mut ready = ready_line(&fake);
-    ready.rate_limit = args
-        .fake_rate_limit
-        .as_ref()
-        .map(|limits| show_limits(&limits.limits));
+    ready.rate_limit = limits.as_deref().map(show_limits);
     ready.accounts = accounts;
     output
         .json(&ready)
