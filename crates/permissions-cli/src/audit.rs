@@ -13,8 +13,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use permissions_core::audit::{
+    AccountAudit, AccountLines, AuditAccount, AuditPlan, ElevationOutcome,
+};
 use permissions_core::transport::{HttpRequest, SyncTransport};
-use permissions_core::{AccountAudit, AccountLines, AuditAccount, AuditPlan, ElevationOutcome};
 use permissions_ureq::UreqTransport;
 use serde::Serialize;
 

@@ -4,8 +4,8 @@
 //! `audit` command is a shell around those.
 //!
 //! ```
-//! use permissions_core::transport::AuditStep;
-//! use permissions_core::{AccountLines, AuditPlan, CalendarList, ElevationOutcome, PermissionsOutcome};
+//! use permissions_core::audit::{AccountLines, AuditPlan, AuditStep, ElevationOutcome};
+//! use permissions_core::{CalendarList, PermissionsOutcome};
 //!
 //! let plan = AuditPlan::elevate("https://app.example.com/permission", Some("audit-")).unwrap();
 //! // The input, checked in full before anything is sent.

@@ -39,11 +39,12 @@ pub trait Backend: Sized {
 
     /// Makes the client. `transport` is `None` when the built-in one should be used; `pacer`
     /// is `None` when pacing is off.
-    fn build(
-        config: ClientConfig,
-        transport: Option<Self::Transport>,
-        pacer: Option<Arc<Self::Pacer>>,
-    ) -> Result<Self::Client, CallError>;
+    /// The built-in transport for `config` (its time-outs and cap), when the builder was given
+    /// none.
+    fn builtin_transport(config: &ClientConfig) -> Result<Self::Transport, CallError>;
+
+    /// The client over these parts.
+    fn client(parts: ClientParts<Self::Transport, Self::Pacer>) -> Self::Client;
 }
 
 /// A validated client configuration: what [`ClientBuilder::build`] hands to the transport
@@ -135,6 +136,18 @@ pub struct ClientParts<T, P: ?Sized> {
     pub transport: T,
     /// The pacer every request waits on; `None` when pacing is off.
     pub pacer: Option<Arc<P>>,
+}
+
+impl<T, P: ?Sized> ClientParts<T, P> {
+    /// Starts a call of `endpoint` with this client's configuration, paced when the client
+    /// has a pacer.
+    pub fn start<'a, E: crate::endpoint::Endpoint + ?Sized>(
+        &'a self,
+        endpoint: &'a E,
+        token: Option<&crate::secret::AccessToken>,
+    ) -> crate::engine::Call<'a, E> {
+        crate::engine::Call::new(endpoint, &self.config, token).with_pacing(self.pacer.is_some())
+    }
 }
 
 /// Pacing as configured on a builder.
@@ -348,7 +361,15 @@ impl<B: Backend> ClientBuilder<B> {
             user_agent,
             permissions_urls: self.permissions_urls,
         };
-        B::build(config, self.transport, pacer)
+        let transport = match self.transport {
+            Some(transport) => transport,
+            None => B::builtin_transport(&config)?,
+        };
+        Ok(B::client(ClientParts {
+            config,
+            transport,
+            pacer,
+        }))
     }
 }
 

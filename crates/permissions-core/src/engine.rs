@@ -418,6 +418,17 @@ pub enum RefreshStep {
     Refresh(RefreshAccessToken),
 }
 
+impl RefreshStep {
+    /// The refresh to send, or (`Err`) the outcome already settled by another call.
+    pub fn into_endpoint(self) -> Result<RefreshAccessToken, Result<AccessToken, CallError>> {
+        match self {
+            Self::Refresh(endpoint) => Ok(endpoint),
+            Self::Retry(token) => Err(Ok(token)),
+            Self::Failed(error) => Err(Err(error)),
+        }
+    }
+}
+
 type RefreshHook = Arc<dyn Fn(&TokenResponse) + Send + Sync>;
 
 /// One user's tokens and the single-flight refresh rule: the whole of a transport's

@@ -12,7 +12,6 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
-pub use crate::audit::{InputErrors, LineError, LineProblem};
 pub use crate::data_center::{BaseUrlError, UnknownDataCenter};
 pub use crate::pacing::PacingConfigError;
 use crate::seam::{TransportError, TransportErrorKind};

@@ -110,7 +110,7 @@
 #![deny(missing_docs)]
 
 // The steps of the flow, and an audit of many accounts built from them.
-mod audit;
+pub mod audit;
 mod calendars;
 mod callback;
 mod data_center;
@@ -132,9 +132,6 @@ pub mod transport;
 pub use http;
 pub use url;
 
-pub use audit::{
-    AccountAudit, AccountLines, AccountReport, AuditAccount, AuditPlan, ElevationOutcome,
-};
 pub use calendars::{Calendar, CalendarList, CalendarPermissionLevel, ListCalendars, ProviderName};
 pub use callback::{CallbackCheck, CallbackOutcome};
 pub use data_center::{BaseUrl, DataCenter, Hosts, PermissionsUrlPolicy};

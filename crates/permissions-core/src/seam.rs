@@ -269,3 +269,46 @@ impl<T: AsyncTransport + ?Sized> AsyncTransport for Arc<T> {
         (**self).send(request).await
     }
 }
+
+/// What a client's builder takes as its transport: the transport crate's own (kept as it is:
+/// static dispatch, its own cap) or any other (a closure, an `Arc` of a transport, a test
+/// double), boxed. `From` any transport chooses.
+pub enum TransportSlot<B, C: ?Sized> {
+    /// The transport crate's own transport.
+    Builtin(B),
+    /// Any other.
+    Custom(Box<C>),
+}
+
+/// Puts `transport` in the builtin slot when it is a `B`, else boxes it as a custom one.
+fn slot<B: 'static, T: 'static, C: ?Sized>(
+    transport: T,
+    boxed: impl FnOnce(T) -> Box<C>,
+) -> TransportSlot<B, C> {
+    let mut taken = Some(transport);
+    match (&mut taken as &mut dyn std::any::Any).downcast_mut::<Option<B>>() {
+        Some(builtin) => TransportSlot::Builtin(builtin.take().expect("just set")),
+        None => TransportSlot::Custom(boxed(taken.take().expect("not taken"))),
+    }
+}
+
+impl<B: 'static, T: SyncTransport + 'static> From<T> for TransportSlot<B, dyn SyncTransport> {
+    fn from(transport: T) -> Self {
+        slot(transport, |t| -> Box<dyn SyncTransport> { Box::new(t) })
+    }
+}
+
+impl<B: 'static, T: AsyncTransport + 'static> From<T> for TransportSlot<B, dyn AsyncTransport> {
+    fn from(transport: T) -> Self {
+        slot(transport, |t| -> Box<dyn AsyncTransport> { Box::new(t) })
+    }
+}
+
+impl<B: fmt::Debug, C: ?Sized> fmt::Debug for TransportSlot<B, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Builtin(transport) => fmt::Debug::fmt(transport, f),
+            Self::Custom(_) => f.write_str("CustomTransport"),
+        }
+    }
+}

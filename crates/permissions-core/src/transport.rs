@@ -28,7 +28,6 @@
 //! assert!(calendars.calendars.is_empty());
 //! ```
 
-pub use crate::audit::{AuditStep, PendingElevation};
 pub use crate::config::{
     Backend, ClientBuilder, ClientConfig, ClientParts, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT,
@@ -39,7 +38,7 @@ pub use crate::pacing::{LocalPacer, PacerState, Window};
 pub use crate::retry::{Failure, RetryDecision};
 pub use crate::seam::{
     AsyncTransport, Body, HttpRequest, HttpResponse, SyncTransport, TransportError,
-    TransportErrorKind,
+    TransportErrorKind, TransportSlot,
 };
 
 /// Writes the methods every transport crate's `Client` and `Session` offer, once for both:
@@ -52,6 +51,19 @@ pub use crate::seam::{
 #[macro_export]
 macro_rules! client_methods {
     ($($async:ident $await:ident)?) => {
+        /// A client with every default (see [`ClientBuilder`]): data center `us`, 10 s to
+        /// connect, 30 s per attempt, a 1 MiB cap, 3 attempts, paced to Cronofy's 50/s and
+        /// 500/min.
+        ///
+        /// # Panics
+        /// When the HTTP client cannot be built (with TLS on Linux: no CA certificates on the
+        /// system). Use [`Client::builder`] to handle that as an error.
+        pub fn new() -> Client {
+            ClientBuilder::new()
+                .build()
+                .expect("the default HTTP client could not be built; see Client::new's docs")
+        }
+
         /// A builder to configure a client: every setting, its default and its validation
         /// are the core's, the same in every transport crate.
         pub fn builder() -> ClientBuilder {
@@ -149,6 +161,15 @@ macro_rules! session_methods {
         /// The client the session sends with.
         pub fn client(&self) -> &Client {
             &self.client
+        }
+
+        /// A call of `endpoint` with the current token, refreshed once on 401.
+        fn start<'a, E: $crate::transport::Endpoint + ?Sized>(
+            &'a self,
+            endpoint: &'a E,
+        ) -> $crate::transport::Call<'a, E> {
+            let (token, seen) = self.state.current();
+            self.client.inner.start(endpoint, Some(&token)).in_session(seen)
         }
 
         /// Step 3: the user's calendars (`GET /v1/calendars`).

@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use futures_util::stream::{self, Stream, StreamExt};
-use permissions_core::transport::AuditStep;
-use permissions_core::{AccountAudit, AuditAccount, AuditPlan};
+use permissions_core::audit::{AccountAudit, AuditAccount, AuditPlan, AuditStep};
 
 use crate::Client;
 
@@ -19,10 +18,10 @@ use crate::Client;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use futures_util::StreamExt;
-/// use permissions_reqwest::{AuditPlan, Client};
+/// use permissions_reqwest::{Client, audit::AuditPlan};
 /// # let fake = permissions_fake::FakeCronofy::start().await?;
 /// # let made = fake.add_accounts(permissions_fake::ManyAccounts::new(5)).unwrap();
-/// # let accounts: Vec<_> = made.iter().map(|a| permissions_reqwest::AuditAccount::new(
+/// # let accounts: Vec<_> = made.iter().map(|a| permissions_reqwest::audit::AuditAccount::new(
 /// #     a.label.clone(), permissions_reqwest::AccessToken::new(a.access_token.clone()))).collect();
 /// # let client = Client::builder().base_urls(fake.api_url(), fake.app_url()).pacing(None).build()?;
 /// let results = permissions_reqwest::audit(&client, &AuditPlan::list_only(), accounts, 3);

@@ -1,7 +1,5 @@
 //! [`Client`]: the core's call engine driven on a tokio runtime.
 
-use std::any::Any;
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -9,7 +7,7 @@ use permissions_core::AccessToken;
 use permissions_core::error::CallError;
 use permissions_core::transport::{
     AsyncPacer, AsyncTransport, Backend, Call, ClientConfig, ClientParts, Endpoint, HttpRequest,
-    HttpResponse, LocalPacer, Next, RefreshStep, Seen, SessionState, TransportError,
+    HttpResponse, LocalPacer, Next, Seen, SessionState, TransportError, TransportSlot,
 };
 
 use crate::reqwest_transport::ReqwestTransport;
@@ -36,34 +34,9 @@ pub struct Reqwest;
 /// ```
 pub type ClientBuilder = permissions_core::transport::ClientBuilder<Reqwest>;
 
-/// What [`ClientBuilder::transport`] takes: a [`ReqwestTransport`] (kept as it is, with no
-/// boxed future per request) or any other [`AsyncTransport`] (a closure, an
-/// `Arc<dyn AsyncTransport>`, a test double).
-pub struct AnyTransport(Slot);
-
-enum Slot {
-    Reqwest(ReqwestTransport),
-    Custom(Box<dyn AsyncTransport>),
-}
-
-impl<T: AsyncTransport + 'static> From<T> for AnyTransport {
-    fn from(transport: T) -> Self {
-        let mut slot = Some(transport);
-        match (&mut slot as &mut dyn Any).downcast_mut::<Option<ReqwestTransport>>() {
-            Some(reqwest) => Self(Slot::Reqwest(reqwest.take().expect("just set"))),
-            None => Self(Slot::Custom(Box::new(slot.take().expect("not taken")))),
-        }
-    }
-}
-
-impl fmt::Debug for AnyTransport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Slot::Reqwest(transport) => fmt::Debug::fmt(transport, f),
-            Slot::Custom(_) => f.write_str("CustomTransport"),
-        }
-    }
-}
+/// What [`ClientBuilder::transport`] takes: a [`ReqwestTransport`] (kept as it is) or any other
+/// [`AsyncTransport`] (a closure, an `Arc<dyn AsyncTransport>`, a test double).
+pub type AnyTransport = TransportSlot<ReqwestTransport, dyn AsyncTransport>;
 
 impl Backend for Reqwest {
     type Transport = AnyTransport;
@@ -76,22 +49,14 @@ impl Backend for Reqwest {
         Arc::new(pacer)
     }
 
-    fn build(
-        config: ClientConfig,
-        transport: Option<AnyTransport>,
-        pacer: Option<Arc<dyn AsyncPacer>>,
-    ) -> Result<Client, CallError> {
-        let transport = match transport {
-            Some(transport) => transport,
-            None => AnyTransport(Slot::Reqwest(ReqwestTransport::for_config(&config)?)),
-        };
-        Ok(Client {
-            inner: Arc::new(ClientParts {
-                config,
-                transport,
-                pacer,
-            }),
-        })
+    fn builtin_transport(config: &ClientConfig) -> Result<AnyTransport, CallError> {
+        ReqwestTransport::for_config(config).map(TransportSlot::Builtin)
+    }
+
+    fn client(parts: ClientParts<AnyTransport, dyn AsyncPacer>) -> Client {
+        Client {
+            inner: Arc::new(parts),
+        }
     }
 }
 
@@ -114,7 +79,7 @@ impl Backend for Reqwest {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Client {
-    inner: Arc<ClientParts<AnyTransport, dyn AsyncPacer>>,
+    pub(crate) inner: Arc<ClientParts<AnyTransport, dyn AsyncPacer>>,
 }
 
 impl Default for Client {
@@ -125,17 +90,6 @@ impl Default for Client {
 }
 
 impl Client {
-    /// A client with every default (see [`ClientBuilder`]).
-    ///
-    /// # Panics
-    /// When the HTTP client cannot be built: with the `rustls` feature on Linux, when the
-    /// system has no CA certificates. Use [`Client::builder`] to handle that as an error.
-    pub fn new() -> Client {
-        Self::builder()
-            .build()
-            .expect("the default HTTP client could not be built; see Client::new's docs")
-    }
-
     permissions_core::client_methods!(async await);
 
     /// Runs any core endpoint through the engine; `token` for endpoints that need one.
@@ -144,20 +98,18 @@ impl Client {
         endpoint: &E,
         token: Option<&AccessToken>,
     ) -> Result<E::Output, CallError> {
-        self.drive(Call::new(endpoint, &self.inner.config, token), None)
-            .await
+        self.drive(self.inner.start(endpoint, token), None).await
     }
 
     /// The loop: do what the engine says until it is done.
     pub(crate) async fn drive<E: Endpoint + Sync + ?Sized>(
         &self,
-        call: Call<'_, E>,
+        mut call: Call<'_, E>,
         session: Option<&Session>,
     ) -> Result<E::Output, CallError> {
-        let pacer = self.inner.pacer.as_deref();
-        let mut call = call.with_pacing(pacer.is_some());
         #[cfg(feature = "tracing")]
         let span = tracing::info_span!("cronofy", endpoint = call.name());
+        let pacer = self.inner.pacer.as_deref();
         loop {
             match call.poll() {
                 Next::Pace => match pacer {
@@ -209,32 +161,31 @@ impl Client {
             attempt = _attempt,
             "sending"
         );
-        let sent = match &self.inner.transport.0 {
-            Slot::Reqwest(transport) => transport.execute(request).await,
-            Slot::Custom(transport) => transport.send(request).await,
+        let sent = match &self.inner.transport {
+            TransportSlot::Builtin(transport) => transport.execute(request).await,
+            TransportSlot::Custom(transport) => transport.send(request).await,
         };
         #[cfg(feature = "tracing")]
-        match &sent {
-            Ok(response) => tracing::debug!(status = response.status().as_u16(), "answered"),
-            Err(error) => tracing::debug!(error = %error, "no answer"),
+        if let Err(error) = &sent {
+            tracing::debug!(error = %error, "no answer");
+        } else if let Ok(response) = &sent {
+            tracing::debug!(status = response.status().as_u16(), "answered");
         }
         sent
     }
 
-    /// The single-flight refresh, called under the session's lock (see [`RefreshStep`]).
+    /// The single-flight refresh, called under the session's lock (see
+    /// [`RefreshStep`](permissions_core::transport::RefreshStep)).
     pub(crate) async fn refresh_for(
         &self,
         session: &SessionState,
         seen: Seen,
     ) -> Result<AccessToken, CallError> {
-        match session.begin_refresh(seen) {
-            RefreshStep::Refresh(endpoint) => {
-                session.finish_refresh(self.call(&endpoint, None).await)
-            }
-            RefreshStep::Retry(token) => Ok(token),
-            RefreshStep::Failed(error) => Err(error),
-            _ => Ok(session.access_token()),
-        }
+        let endpoint = match session.begin_refresh(seen).into_endpoint() {
+            Ok(endpoint) => endpoint,
+            Err(settled) => return settled,
+        };
+        session.finish_refresh(self.call(&endpoint, None).await)
     }
 }
 

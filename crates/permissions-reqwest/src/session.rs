@@ -1,11 +1,10 @@
 //! [`Session`]: calls with one user's tokens, refreshed automatically on 401.
 
-use std::fmt;
 use std::sync::Arc;
 
 use permissions_core::AccessToken;
 use permissions_core::error::CallError;
-use permissions_core::transport::{Call, Endpoint, Seen, SessionState};
+use permissions_core::transport::{Endpoint, Seen, SessionState};
 
 use crate::client::Client;
 
@@ -37,7 +36,7 @@ use crate::client::Client;
 /// # let _ = calendars;
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Session {
     client: Client,
     state: Arc<SessionState>,
@@ -54,22 +53,11 @@ impl Session {
         &self,
         endpoint: &E,
     ) -> Result<E::Output, CallError> {
-        let (token, seen) = self.state.current();
-        let call = Call::new(endpoint, self.client.config(), Some(&token)).in_session(seen);
-        self.client.drive(call, Some(self)).await
+        self.client.drive(self.start(endpoint), Some(self)).await
     }
 
     pub(crate) async fn refresh(&self, seen: Seen) -> Result<AccessToken, CallError> {
         let _refreshing = self.refreshing.lock().await;
         self.client.refresh_for(&self.state, seen).await
-    }
-}
-
-impl fmt::Debug for Session {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session")
-            .field("client", &self.client)
-            .field("state", &self.state)
-            .finish()
     }
 }

@@ -4,8 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
-use permissions_core::transport::AuditStep;
-use permissions_core::{AccountAudit, AuditAccount, AuditPlan};
+use permissions_core::audit::{AccountAudit, AuditAccount, AuditPlan, AuditStep};
 
 use crate::Client;
 

@@ -1,7 +1,5 @@
 //! [`Client`]: the core's call engine driven on the calling thread.
 
-use std::any::Any;
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -9,7 +7,7 @@ use permissions_core::AccessToken;
 use permissions_core::error::CallError;
 use permissions_core::transport::{
     Backend, Call, ClientConfig, ClientParts, Endpoint, HttpRequest, HttpResponse, LocalPacer,
-    Next, Pacer, RefreshStep, SyncTransport, TransportError,
+    Next, Pacer, SyncTransport, TransportError, TransportSlot,
 };
 
 use crate::session::Session;
@@ -41,32 +39,7 @@ pub type ClientBuilder = permissions_core::transport::ClientBuilder<Ureq>;
 
 /// What [`ClientBuilder::transport`] takes: a [`UreqTransport`] (kept as it is) or any other
 /// [`SyncTransport`] (a closure, an `Arc<dyn SyncTransport>`, a test double).
-pub struct AnyTransport(Slot);
-
-enum Slot {
-    Ureq(UreqTransport),
-    Custom(Box<dyn SyncTransport>),
-}
-
-impl<T: SyncTransport + 'static> From<T> for AnyTransport {
-    fn from(transport: T) -> Self {
-        // A `UreqTransport` keeps static dispatch and reports its own cap.
-        let mut slot = Some(transport);
-        match (&mut slot as &mut dyn Any).downcast_mut::<Option<UreqTransport>>() {
-            Some(ureq) => Self(Slot::Ureq(ureq.take().expect("just set"))),
-            None => Self(Slot::Custom(Box::new(slot.take().expect("not taken")))),
-        }
-    }
-}
-
-impl fmt::Debug for AnyTransport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Slot::Ureq(transport) => fmt::Debug::fmt(transport, f),
-            Slot::Custom(_) => f.write_str("CustomTransport"),
-        }
-    }
-}
+pub type AnyTransport = TransportSlot<UreqTransport, dyn SyncTransport>;
 
 impl Backend for Ureq {
     type Transport = AnyTransport;
@@ -78,24 +51,17 @@ impl Backend for Ureq {
         Arc::new(pacer)
     }
 
-    fn build(
-        config: ClientConfig,
-        transport: Option<AnyTransport>,
-        pacer: Option<Arc<dyn Pacer>>,
-    ) -> Result<Client, CallError> {
-        let transport = transport.unwrap_or_else(|| {
-            AnyTransport(Slot::Ureq(
-                UreqTransport::new(config.connect_timeout(), config.timeout())
-                    .max_response_bytes(config.max_response_bytes()),
-            ))
-        });
-        Ok(Client {
-            inner: Arc::new(ClientParts {
-                config,
-                transport,
-                pacer,
-            }),
-        })
+    fn builtin_transport(config: &ClientConfig) -> Result<AnyTransport, CallError> {
+        let transport = UreqTransport::new(config.connect_timeout(), config.timeout());
+        Ok(TransportSlot::Builtin(
+            transport.max_response_bytes(config.max_response_bytes()),
+        ))
+    }
+
+    fn client(parts: ClientParts<AnyTransport, dyn Pacer>) -> Client {
+        Client {
+            inner: Arc::new(parts),
+        }
     }
 }
 
@@ -125,25 +91,10 @@ impl Backend for Ureq {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Client {
-    inner: Arc<ClientParts<AnyTransport, dyn Pacer>>,
-}
-
-impl Default for Client {
-    /// Same as [`Client::new`].
-    fn default() -> Self {
-        Self::new()
-    }
+    pub(crate) inner: Arc<ClientParts<AnyTransport, dyn Pacer>>,
 }
 
 impl Client {
-    /// A client with every default (see [`ClientBuilder`]): data center `us`, 10 s to
-    /// connect, 30 s per attempt, a 1 MiB cap, 3 attempts, paced to 50/s and 500/min.
-    pub fn new() -> Client {
-        ClientBuilder::new()
-            .build()
-            .expect("the default configuration is valid")
-    }
-
     permissions_core::client_methods!();
 
     /// Runs any core endpoint through the engine; `token` for endpoints that need one.
@@ -152,17 +103,16 @@ impl Client {
         endpoint: &E,
         token: Option<&AccessToken>,
     ) -> Result<E::Output, CallError> {
-        self.drive(Call::new(endpoint, &self.inner.config, token), None)
+        self.drive(self.inner.start(endpoint, token), None)
     }
 
     /// The loop: do what the engine says until it is done.
     pub(crate) fn drive<E: Endpoint + ?Sized>(
         &self,
-        call: Call<'_, E>,
+        mut call: Call<'_, E>,
         session: Option<&Session>,
     ) -> Result<E::Output, CallError> {
         let pacer = self.inner.pacer.as_deref();
-        let mut call = call.with_pacing(pacer.is_some());
         #[cfg(feature = "tracing")]
         let _span = tracing::info_span!("cronofy", endpoint = call.name()).entered();
         loop {
@@ -203,9 +153,9 @@ impl Client {
             attempt = _attempt,
         )
         .entered();
-        let sent = match &self.inner.transport.0 {
-            Slot::Ureq(transport) => transport.send(request),
-            Slot::Custom(transport) => transport.send(request),
+        let sent = match &self.inner.transport {
+            TransportSlot::Builtin(transport) => transport.send(request),
+            TransportSlot::Custom(transport) => transport.send(request),
         };
         #[cfg(feature = "tracing")]
         match &sent {
@@ -215,17 +165,16 @@ impl Client {
         sent
     }
 
-    /// The single-flight refresh under `session`'s lock (see [`RefreshStep`]).
+    /// The single-flight refresh under `session`'s lock (see
+    /// [`RefreshStep`](permissions_core::transport::RefreshStep)).
     pub(crate) fn refresh_for(
         &self,
         session: &permissions_core::transport::SessionState,
         seen: permissions_core::transport::Seen,
     ) -> Result<AccessToken, CallError> {
-        match session.begin_refresh(seen) {
-            RefreshStep::Refresh(endpoint) => session.finish_refresh(self.call(&endpoint, None)),
-            RefreshStep::Retry(token) => Ok(token),
-            RefreshStep::Failed(error) => Err(error),
-            _ => Ok(session.access_token()),
+        match session.begin_refresh(seen).into_endpoint() {
+            Ok(endpoint) => session.finish_refresh(self.call(&endpoint, None)),
+            Err(settled) => settled,
         }
     }
 }
@@ -233,4 +182,11 @@ impl Client {
 /// A uniform draw in `[0, 1)` to spread back-offs.
 fn jitter() -> f64 {
     rand::random::<f64>()
+}
+
+impl Default for Client {
+    /// Same as [`Client::new`].
+    fn default() -> Self {
+        Self::new()
+    }
 }

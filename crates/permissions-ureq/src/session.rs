@@ -1,11 +1,10 @@
 //! [`Session`]: calls with one user's tokens, refreshing the access token when Cronofy says 401.
 
-use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use permissions_core::AccessToken;
 use permissions_core::error::CallError;
-use permissions_core::transport::{Call, Endpoint, Seen, SessionState};
+use permissions_core::transport::{Endpoint, Seen, SessionState};
 
 use crate::Client;
 
@@ -36,7 +35,7 @@ use crate::Client;
 /// # let _ = calendars;
 /// # Ok::<(), permissions_ureq::Error>(())
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Session {
     client: Client,
     state: Arc<SessionState>,
@@ -50,9 +49,7 @@ impl Session {
     /// Runs any core endpoint with the current access token; on 401, one refresh (shared with
     /// concurrent calls) and one retry.
     pub fn call<E: Endpoint + ?Sized>(&self, endpoint: &E) -> Result<E::Output, CallError> {
-        let (token, seen) = self.state.current();
-        let call = Call::new(endpoint, self.client.config(), Some(&token)).in_session(seen);
-        self.client.drive(call, Some(self))
+        self.client.drive(self.start(endpoint), Some(self))
     }
 
     pub(crate) fn refresh(&self, seen: Seen) -> Result<AccessToken, CallError> {
@@ -61,14 +58,5 @@ impl Session {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         self.client.refresh_for(&self.state, seen)
-    }
-}
-
-impl fmt::Debug for Session {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session")
-            .field("client", &self.client)
-            .field("state", &self.state)
-            .finish()
     }
 }

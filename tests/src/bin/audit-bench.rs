@@ -4,10 +4,12 @@
 //! built next to this one (build both in release:
 //! `cargo build --release -p permissions-cli -p permissions-tests --bins`).
 //!
-//! `audit-bench [--accounts N] [--elevate] [--memory-lines M] [--bin PATH]`
-//! (defaults: 2000 accounts, listing only, 100000 lines for the memory run; 0 skips it).
+//! `audit-bench [--accounts N] [--elevate] [--processes P] [--memory-lines M] [--bin PATH]`
+//! (defaults: 2000 accounts, listing only, one process, 100000 lines for the memory run; 0
+//! skips it). With `--processes P` over 1, the accounts are split between P CLI processes that
+//! share the budget on a `redis-server` this bench starts on a unix socket (and stops).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,6 +27,7 @@ fn main() {
     let memory_lines: usize =
         value("--memory-lines").map_or(100_000, |v| v.parse().expect("--memory-lines M"));
     let elevate = args.iter().any(|a| a == "--elevate");
+    let processes: usize = value("--processes").map_or(1, |v| v.parse().expect("--processes P"));
     let bin = value("--bin").unwrap_or_else(|| {
         let exe = std::env::current_exe().expect("own path");
         exe.with_file_name("cronofy-permissions")
@@ -41,36 +44,50 @@ fn main() {
     let generated = fake
         .add_accounts(ManyAccounts::new(accounts).enterprise(accounts / 4))
         .expect("accounts");
-    let input: String = generated.iter().map(|a| a.json_line() + "\n").collect();
 
-    let mut cmd = cli(&bin, &fake);
-    if elevate {
-        cmd.args([
-            "--elevate",
-            "--redirect-uri",
-            "https://app.example.com/back",
-        ]);
-    }
+    let redis = (processes > 1).then(Redis::start);
     let started = Instant::now();
-    let mut child = cmd.spawn().expect("the CLI starts");
-    let mut stdin = child.stdin.take().expect("piped");
-    std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let chunk = generated.len().div_ceil(processes.max(1));
+    let children: Vec<_> = generated
+        .chunks(chunk.max(1))
+        .map(|accounts| {
+            let mut cmd = cli(&bin, &fake);
+            if elevate {
+                cmd.args([
+                    "--elevate",
+                    "--redirect-uri",
+                    "https://app.example.com/back",
+                ]);
+            }
+            if let Some(redis) = &redis {
+                cmd.args([
+                    "--redis-url",
+                    &redis.url(),
+                    "--client-id",
+                    &fake.seed().client_id,
+                ]);
+                cmd.args(["--fleet-size", &processes.to_string()]);
+            }
+            let mut child = cmd.spawn().expect("the CLI starts");
+            let input: String = accounts.iter().map(|a| a.json_line() + "\n").collect();
+            let mut stdin = child.stdin.take().expect("piped");
+            std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+            child
+        })
+        .collect();
     let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .expect("piped")
-        .read_to_string(&mut out)
-        .expect("stdout");
     let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("piped")
-        .read_to_string(&mut err)
-        .expect("stderr");
-    let status = child.wait().expect("exits");
+    let mut statuses = Vec::new();
+    for child in children {
+        let output = child.wait_with_output().expect("exits");
+        out.push_str(&String::from_utf8_lossy(&output.stdout));
+        err.push_str(String::from_utf8_lossy(&output.stderr).trim());
+        err.push(' ');
+        statuses.push(output.status.to_string());
+    }
+    let status = statuses.join(", ");
     let elapsed = started.elapsed();
+    drop(redis);
 
     let calls = fake.requests().len();
     let lines = out.lines().count();
@@ -79,8 +96,13 @@ fn main() {
     let ideal = 500.0 / per_account;
     let achieved = lines as f64 / elapsed.as_secs_f64() * 60.0;
     println!(
-        "accounts: {accounts} ({} Enterprise Connect), elevate: {elevate}",
-        accounts / 4
+        "accounts: {accounts} ({} Enterprise Connect), elevate: {elevate}, processes: {processes}{}",
+        accounts / 4,
+        if processes > 1 {
+            " sharing one Redis"
+        } else {
+            ""
+        }
     );
     println!("exit: {status}; stderr: {}", err.trim());
     println!(
@@ -161,4 +183,50 @@ fn memory(bin: &str, lines: usize) {
             .collect::<Vec<_>>()
             .join(" ")
     );
+}
+
+/// A `redis-server` on a unix socket in a temp dir, stopped when dropped.
+struct Redis {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let dir = std::env::temp_dir().join(format!("audit-bench-redis-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let socket = dir.join("redis.sock");
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--unixsocket",
+            ])
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server (apt-get install redis-server)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis { child, dir }
+    }
+
+    fn url(&self) -> String {
+        format!("redis+unix://{}", self.dir.join("redis.sock").display())
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
