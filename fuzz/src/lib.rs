@@ -271,6 +271,11 @@ fn check_endpoint<E>(
                 "{name}: the sent token shows: {shown}"
             );
         }
+        // A retry with no wait (a `Retry-After` date already past) sends again at once.
+        Next::Send(_) => assert!(
+            matches!(status.as_u16(), 429 | 502 | 503 | 504),
+            "{name}: retries {status} at once"
+        ),
         Next::Done(Ok(_)) => {}
         other => panic!("{name}: after one answer, outside a session: {other:?}"),
     }
@@ -844,5 +849,7 @@ mod tests {
         permissions_outcome(
             b"{\"permissions_request\":{\"url\":\"https:/0rmiserrorsreque#tevent_uyd\",\"description\":\"event uid mu\x8d\x814\"}}",
         );
+        // A `Retry-After` date already past: the call engine retries at once, with no wait.
+        response(b"429\nRetry-After: Wed, 21 Oct 2015 07:28:00 GMT\n\n");
     }
 }

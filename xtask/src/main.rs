@@ -91,8 +91,9 @@ fn ci() -> Result<(), String> {
         &[],
     )?;
     // `--workspace` is every member, xtask included (its `tidy` test checks the house rules):
-    // `default-members` only applies when neither `--workspace` nor `-p` is given.
-    cargo("test", &["test", "--workspace"], &[])?;
+    // `default-members` only applies when neither `--workspace` nor `-p` is given. Every test
+    // binary runs even after one fails, so that one run reports every failure.
+    cargo("test", &["test", "--workspace", "--no-fail-fast"], &[])?;
     cargo(
         "doc",
         &["doc", "--workspace", "--no-deps"],
