@@ -71,11 +71,11 @@ fn open_findings_replay() {
     }
 }
 
-/// Finding 5 (open): a snippet of format characters (U+0600, category Cf) is escaped as
-/// `\u{600}` each, so 200 kept characters show as 1,600; the core's bound is 200 (+ "…").
+/// Finding 5 (fixed): a snippet of format characters (U+0600, category Cf) was escaped as
+/// `\u{600}` each, so 200 kept characters showed as 1,600; the core's bound is 200 (+ "…").
 /// Minimized from `oauth_error`'s crash input of the 60 s run.
 #[test]
-fn open_finding_5_format_characters_stretch_a_snippet() {
+fn finding_5_format_characters_stretch_a_snippet() {
     let mut input = b"500\n\n".to_vec();
     input.extend("\u{600}".repeat(201).as_bytes());
     permissions_fuzz::oauth_error(&input);

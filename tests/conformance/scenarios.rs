@@ -519,6 +519,30 @@ fn redirects_are_not_followed() {
     });
 }
 
+/// Issue 11, item 11: a 307 on the token endpoint (whose body holds the client secret and the
+/// code) pointing at another listener: nothing arrives there, through either transport, with
+/// the client each crate builds (`ReqwestTransport::from_builder` turns redirects off after any
+/// settings of the caller's, so no client that follows redirects can be supplied).
+#[test]
+fn a_307_on_the_token_endpoint_sends_nothing_to_its_location() {
+    let elsewhere = fake();
+    each(|fake, driver| {
+        elsewhere.clear_requests();
+        let location = format!("{}/oauth/token", elsewhere.api_url());
+        fake.script(
+            Route::Token,
+            [Fault::status(307).header("Location", location.as_str())],
+        );
+        let failure = driver.exchange_code(&exchange(fake)).unwrap_err();
+        assert_eq!(failure.status, Some(307), "{failure:?}");
+        assert!(
+            elsewhere.requests().is_empty(),
+            "the secret and the code followed the redirect: {:?}",
+            elsewhere.requests()
+        );
+    });
+}
+
 #[test]
 fn unknown_token_is_unauthorized_and_never_shown() {
     each(|_fake, driver| {

@@ -4,8 +4,10 @@
 //!   every workspace member (xtask's own `tidy` test of the house rules included), docs with
 //!   warnings denied, and a `cargo package` of every publishable crate.
 //! - `cargo xtask package`: `ci`'s last step on its own (see [`package`]).
-//! - `cargo xtask bench`: the benchmarks (criterion for the core, loopback for the transports).
-//!   Not part of `ci`: numbers need a quiet machine, and tests never time anything.
+//! - `cargo xtask bench`: the benchmarks: criterion for the core and its pacer, a Redis pacing
+//!   decision, loopback for the transports, and sustained `audit` throughput against the local
+//!   Cronofy's limits (one process, then four on one Redis). Not part of `ci`: numbers need a
+//!   quiet machine, and tests never time anything.
 //! - `cargo xtask fuzz [--seconds N] [TARGET...]`: every fuzz target of `fuzz/` (or those named)
 //!   for N seconds each (default 60), on seed corpora written from the fixtures; prints per
 //!   target the executions run and whether anything was found. Installs cargo-fuzz if needed.
@@ -34,7 +36,7 @@ fn main() -> ExitCode {
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  ci      fmt --check, clippy -D warnings, tests, docs, packages (what CI runs)\n  \
                  package cargo package of every publishable crate, and a check of its files (part of ci)\n  \
-                 bench   criterion benchmarks of permissions-core and the loopback transport benchmarks\n  \
+                 bench   core and pacer (criterion), a Redis decision, loopback transports, audit throughput\n  \
                  fuzz    [--seconds N] [TARGET...]: each fuzz target for N seconds (default 60)"
             );
             return ExitCode::from(2);
@@ -106,12 +108,28 @@ fn ci() -> Result<(), String> {
 
 fn bench(extra: &[String]) -> Result<(), String> {
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let mut core = vec!["bench", "-p", "permissions-core", "--bench", "core"];
-    if !extra.is_empty() {
-        core.push("--");
-        core.extend(&extra);
+    for bench in ["core", "pacing"] {
+        let mut args = vec!["bench", "-p", "permissions-core", "--bench", bench];
+        if !extra.is_empty() {
+            args.push("--");
+            args.extend(&extra);
+        }
+        cargo(&format!("core benchmarks ({bench})"), &args, &[])?;
     }
-    cargo("core benchmarks", &core, &[])?;
+    cargo(
+        "a Redis pacing decision on loopback",
+        &["bench", "-p", "permissions-redis", "--bench", "decision"],
+        &[],
+    )?;
+    let bins = [
+        "build",
+        "--release",
+        "-p",
+        "permissions-cli",
+        "-p",
+        "permissions-tests",
+    ];
+    cargo("release binaries", &[&bins[..], &["--bins"]].concat(), &[])?;
     cargo(
         "loopback benchmarks",
         &[
@@ -122,6 +140,38 @@ fn bench(extra: &[String]) -> Result<(), String> {
             "--bin",
             "loopback-bench",
         ],
+        &[],
+    )?;
+    // Sustained throughput against the local Cronofy enforcing 50/s and 500/min: one process,
+    // then four sharing one Redis (each about four minutes: the limits are the point).
+    let audit = [
+        "run",
+        "--release",
+        "-p",
+        "permissions-tests",
+        "--bin",
+        "audit-bench",
+        "--",
+    ];
+    cargo(
+        "audit, one process",
+        &[&audit[..], &["--accounts", "2000"]].concat(),
+        &[],
+    )?;
+    cargo(
+        "audit, four processes on one Redis",
+        &[
+            &audit[..],
+            &[
+                "--accounts",
+                "2000",
+                "--processes",
+                "4",
+                "--memory-lines",
+                "0",
+            ],
+        ]
+        .concat(),
         &[],
     )
 }

@@ -27,7 +27,7 @@ const API_BASE: &str = "https://api.cronofy.com/";
 
 const URL_RESPONSE: &[u8] = include_bytes!("../tests/fixtures/permissions_response_url.docs.json");
 const ACCEPTED_RESPONSE: &[u8] =
-    include_bytes!("../tests/fixtures/permissions_response_accepted.ruby-sdk.json");
+    include_bytes!("../tests/fixtures/sdk/ruby__elevated_permissions__response_accepted.json");
 const CALENDAR_LIST: &[u8] = include_bytes!("../tests/fixtures/list_calendars_response.docs.json");
 const CALLBACK: &str =
     "https://app.example.com/permission?tenant=7&state=k3Jd9-xQ2mZ8pL1v&error=access_denied";

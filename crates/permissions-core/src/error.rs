@@ -765,7 +765,12 @@ fn redact_in(text: &str, secret: &str) -> String {
 pub(crate) fn clean_snippet(s: &str, max: usize) -> String {
     use fmt::Write as _;
     let mut out = String::with_capacity(s.len().min(max * 4));
-    for c in s.trim().chars().take(max) {
+    // What is shown, escapes included, never passes `max` characters.
+    let mut shown = 0;
+    let mut rest = s.trim().chars();
+    let mut cut = false;
+    for c in rest.by_ref() {
+        let before = out.len();
         if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
             out.push(' ');
         } else if is_format(c) {
@@ -773,8 +778,14 @@ pub(crate) fn clean_snippet(s: &str, max: usize) -> String {
         } else {
             out.push(c);
         }
+        shown += out[before..].chars().count();
+        if shown > max {
+            out.truncate(before);
+            cut = true;
+            break;
+        }
     }
-    if s.trim().chars().nth(max).is_some() {
+    if cut || rest.next().is_some() {
         out.push('…');
     }
     out
@@ -810,6 +821,17 @@ pub(crate) fn is_format(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_count_against_the_snippet_bound() {
+        // Found by fuzzing (`oauth_error`): 201 format characters, each shown as `\u{600}`.
+        let shown = clean_snippet(&"\u{600}".repeat(201), SNIPPET_LEN);
+        assert!(shown.chars().count() <= SNIPPET_LEN + 1, "{}", shown.len());
+        assert!(shown.ends_with('…'));
+        assert!(!shown.contains('\u{600}'));
+        let short = clean_snippet("a\u{202e}b", SNIPPET_LEN);
+        assert_eq!(short, "a\\u{202e}b");
+    }
 
     fn from(status: u16, body: &str) -> ApiError {
         ApiError::from_response(
@@ -850,7 +872,7 @@ mod tests {
     fn unprocessable_lists_fields() {
         let err = from(
             422,
-            include_str!("../tests/fixtures/error_422.ruby-sdk.json"),
+            include_str!("../tests/fixtures/sdk/ruby__error_422_required.json"),
         );
         let ApiError::Unprocessable { errors } = &err else {
             panic!("{err:?}")

@@ -788,7 +788,7 @@ mod tests {
             ProviderName::Google
         );
         let refresh = TokenResponse::parse(include_bytes!(
-            "../tests/fixtures/token_refresh_response.node-sdk.json"
+            "../tests/fixtures/sdk/node__token_refresh__response.json"
         ))
         .unwrap();
         assert_eq!(refresh.account_id, None);

@@ -460,16 +460,6 @@ impl PermissionsRequestBuilder {
         self
     }
 
-    /// Adds a calendar at the given level.
-    pub fn calendar_with_level(
-        mut self,
-        calendar_id: impl Into<String>,
-        level: PermissionLevel,
-    ) -> Self {
-        self.calendars.push((calendar_id.into(), level));
-        self
-    }
-
     /// Adds several calendars at the `unrestricted` level.
     pub fn calendars<I, S>(mut self, calendar_ids: I) -> Self
     where
@@ -549,7 +539,8 @@ mod tests {
             .redirect_uri("http://example.local/redirect")
             .build()
             .unwrap();
-        let expected = include_str!("../tests/fixtures/permissions_request.csharp-sdk.json");
+        let expected =
+            include_str!("../tests/fixtures/sdk/csharp__elevated_permissions__request.json");
         assert_eq!(String::from_utf8(request.body()).unwrap(), expected.trim());
     }
 
@@ -692,7 +683,7 @@ mod tests {
         // The Ruby SDK's test stub uses plain http off loopback: refused, nothing is upgraded.
         assert_eq!(
             PermissionsRequest::parse_outcome(include_bytes!(
-                "../tests/fixtures/permissions_response_url.ruby-sdk.json"
+                "../tests/fixtures/sdk/ruby__elevated_permissions__response_url.json"
             ))
             .unwrap_err()
             .kind,
@@ -700,7 +691,7 @@ mod tests {
         );
         assert_eq!(
             PermissionsRequest::parse_outcome(include_bytes!(
-                "../tests/fixtures/permissions_response_accepted.ruby-sdk.json"
+                "../tests/fixtures/sdk/ruby__elevated_permissions__response_accepted.json"
             )),
             Ok(PermissionsOutcome::Granted)
         );

@@ -31,11 +31,6 @@ macro_rules! secret_type {
                 self.0.expose_secret()
             }
 
-            /// Consumes the wrapper and returns a copy of the secret value (the wrapper's own
-            /// copy is wiped).
-            pub fn into_secret(self) -> String {
-                self.0.expose_secret().to_owned()
-            }
         }
 
         impl std::fmt::Debug for $name {

@@ -210,11 +210,11 @@ macro_rules! core_fixture {
 fn fixture(name: &str) -> Value {
     let text = match name {
         "token" => core_fixture!("token_response.docs.json"),
-        "refresh" => core_fixture!("token_refresh_response.node-sdk.json"),
+        "refresh" => core_fixture!("sdk/node__token_refresh__response.json"),
         "calendars" => core_fixture!("list_calendars_response.docs.json"),
-        "422" => core_fixture!("error_422.ruby-sdk.json"),
+        "422" => core_fixture!("sdk/ruby__error_422_required.json"),
         "url" => core_fixture!("permissions_response_url.docs.json"),
-        "accepted" => core_fixture!("permissions_response_accepted.ruby-sdk.json"),
+        "accepted" => core_fixture!("sdk/ruby__elevated_permissions__response_accepted.json"),
         _ => unreachable!(),
     };
     serde_json::from_str(text).unwrap()

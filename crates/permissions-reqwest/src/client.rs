@@ -101,14 +101,26 @@ impl Client {
         self.drive(self.inner.start(endpoint, token), None).await
     }
 
-    /// The loop: do what the engine says until it is done.
+    /// Runs `call`, in a `cronofy` span naming its endpoint (feature `tracing`).
     pub(crate) async fn drive<E: Endpoint + Sync + ?Sized>(
         &self,
-        mut call: Call<'_, E>,
+        call: Call<'_, E>,
         session: Option<&Session>,
     ) -> Result<E::Output, CallError> {
         #[cfg(feature = "tracing")]
         let span = tracing::info_span!("cronofy", endpoint = call.name());
+        let run = self.run(call, session);
+        #[cfg(feature = "tracing")]
+        let run = tracing::Instrument::instrument(run, span);
+        run.await
+    }
+
+    /// The loop: do what the engine says until it is done.
+    async fn run<E: Endpoint + Sync + ?Sized>(
+        &self,
+        mut call: Call<'_, E>,
+        session: Option<&Session>,
+    ) -> Result<E::Output, CallError> {
         let pacer = self.inner.pacer.as_deref();
         loop {
             match call.poll() {
@@ -120,17 +132,15 @@ impl Client {
                     Some(pacer) => call.on_hold(pacer.hold(Instant::now()).await),
                     None => call.on_hold(Default::default()),
                 },
-                Next::Send(request) => {
-                    let attempt = call.attempt();
-                    let sent = self.send(request, attempt);
+                Next::Send(request) => match self.send(request, call.attempt()).await {
+                    Ok(response) => call.on_response(response, SystemTime::now(), jitter()),
+                    Err(error) => call.on_transport_error(error, SystemTime::now(), jitter()),
+                },
+                Next::Wait(wait) => {
                     #[cfg(feature = "tracing")]
-                    let sent = tracing::Instrument::instrument(sent, span.clone());
-                    match sent.await {
-                        Ok(response) => call.on_response(response, SystemTime::now(), jitter()),
-                        Err(error) => call.on_transport_error(error, SystemTime::now(), jitter()),
-                    }
+                    tracing::debug!(wait_ms = wait.as_millis() as u64, "waiting");
+                    tokio::time::sleep(wait).await;
                 }
-                Next::Wait(wait) => tokio::time::sleep(wait).await,
                 Next::Report(feedback) => {
                     if let Some(pacer) = pacer {
                         pacer.report(feedback, Instant::now()).await;
@@ -155,22 +165,26 @@ impl Client {
         _attempt: u32,
     ) -> Result<HttpResponse, TransportError> {
         #[cfg(feature = "tracing")]
-        tracing::debug!(
+        let span = tracing::debug_span!(
+            "attempt",
             method = %request.method(),
             path = request.uri().path(),
             attempt = _attempt,
-            "sending"
         );
-        let sent = match &self.inner.transport {
-            TransportSlot::Builtin(transport) => transport.execute(request).await,
-            TransportSlot::Custom(transport) => transport.send(request).await,
+        let sent = async {
+            match &self.inner.transport {
+                TransportSlot::Builtin(transport) => transport.execute(request).await,
+                TransportSlot::Custom(transport) => transport.send(request).await,
+            }
         };
         #[cfg(feature = "tracing")]
-        if let Err(error) = &sent {
-            tracing::debug!(error = %error, "no answer");
-        } else if let Ok(response) = &sent {
-            tracing::debug!(status = response.status().as_u16(), "answered");
-        }
+        let sent = tracing::Instrument::instrument(sent, span.clone());
+        let sent = sent.await;
+        #[cfg(feature = "tracing")]
+        span.in_scope(|| match &sent {
+            Err(error) => tracing::debug!(error = %error, "no answer"),
+            Ok(response) => tracing::debug!(status = response.status().as_u16(), "answered"),
+        });
         sent
     }
 

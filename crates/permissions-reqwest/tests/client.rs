@@ -445,14 +445,13 @@ mod tracing_spans {
 
         let text = capture.lines.lock().unwrap().join("\n");
         for expected in [
-            "permissions_reqwest::call operation=\"list_calendars\"",
-            "permissions_reqwest::attempt attempt=1 method=\"GET\" path=\"/v1/calendars\"",
-            "permissions_reqwest::attempt attempt=2",
+            "cronofy endpoint=\"list_calendars\"",
+            "attempt method=GET path=\"/v1/calendars\" attempt=1",
+            "attempt=2",
             "status=503",
             "wait_ms=",
             "status=200",
-            "attempts=2",
-            "operation=\"exchange_code\"",
+            "endpoint=\"exchange_code\"",
             "path=\"/oauth/token\"",
         ] {
             assert!(text.contains(expected), "{expected} not in\n{text}");

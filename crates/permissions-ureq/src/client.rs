@@ -126,7 +126,11 @@ impl Client {
                     Ok(response) => call.on_response(response, SystemTime::now(), jitter()),
                     Err(error) => call.on_transport_error(error, SystemTime::now(), jitter()),
                 },
-                Next::Wait(wait) => std::thread::sleep(wait),
+                Next::Wait(wait) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(wait_ms = wait.as_millis() as u64, "waiting");
+                    std::thread::sleep(wait);
+                }
                 Next::Report(feedback) => {
                     if let Some(pacer) = pacer {
                         pacer.report(feedback, Instant::now());

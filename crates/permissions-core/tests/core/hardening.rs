@@ -659,7 +659,9 @@ fn any_host_is_an_explicit_opt_out_that_still_refuses_user_info_and_plain_http()
 
 #[test]
 fn the_builder_stores_the_permissions_url_policy() {
-    use permissions_core::transport::{Backend, ClientBuilder, ClientConfig, LocalPacer};
+    use permissions_core::transport::{
+        Backend, ClientBuilder, ClientConfig, ClientParts, LocalPacer,
+    };
     use std::sync::Arc;
     /// A backend whose "client" is the validated configuration.
     struct Config;
@@ -671,12 +673,11 @@ fn the_builder_stores_the_permissions_url_policy() {
         fn local_pacer(pacer: LocalPacer) -> Arc<LocalPacer> {
             Arc::new(pacer)
         }
-        fn build(
-            config: ClientConfig,
-            _: Option<()>,
-            _: Option<Arc<LocalPacer>>,
-        ) -> Result<ClientConfig, CallError> {
-            Ok(config)
+        fn builtin_transport(_: &ClientConfig) -> Result<(), CallError> {
+            Ok(())
+        }
+        fn client(parts: ClientParts<(), LocalPacer>) -> ClientConfig {
+            parts.config
         }
     }
     let default = ClientBuilder::<Config>::new().build().expect("valid");
