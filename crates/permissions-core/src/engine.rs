@@ -167,7 +167,8 @@ enum Phase {
     Finished,
 }
 
-/// One operation in flight: see the [module docs](self) for the loop that drives it.
+/// One operation in flight: see the [`transport`](crate::transport) module docs and
+/// `docs/transport-contract.md` for the loop that drives it.
 pub struct Call<'a, E: Endpoint + ?Sized> {
     endpoint: &'a E,
     config: &'a ClientConfig,

@@ -513,7 +513,7 @@ impl ApiError {
 
     /// Replaces every occurrence of `secret` in the text this error kept from a response body
     /// (snippets, field errors, an OAuth description) with `[redacted]`, including a piece of it
-    /// cut off at the end of a truncated snippet. [`crate::Exchange`] does this with the access
+    /// cut off at the end of a truncated snippet. The call engine ([`crate::transport::Call`]) does this with the access
     /// token it sent, so a server that echoes the bearer token into an error page never puts it
     /// in a message. Secrets shorter than 4 characters are left alone (they would redact
     /// ordinary words).
@@ -684,7 +684,7 @@ pub enum DecodeErrorKind {
 
 impl DecodeError {
     /// Replaces every occurrence of `secret` in the detail (serde's messages quote values
-    /// from the body) with `[redacted]`. [`crate::Exchange`] does this with the access token
+    /// from the body) with `[redacted]`. The call engine ([`crate::transport::Call`]) does this with the access token
     /// it sent.
     pub fn redact(&mut self, secret: &str) {
         if secret.len() < 4 {

@@ -1,78 +1,5 @@
 //! Pacing: the arithmetic that keeps an application inside Cronofy's rate limits, as pure
-//! functions of integer microseconds.
-//!
-//! Cronofy limits each *application* (all its users and servers together) to 50 requests per
-//! second and 500 per minute by default, and answers 429 beyond them. This module decides when
-//! each request may be sent so that the limits are never reached; it never reads a clock and
-//! never sleeps: `now` is an argument, and the caller sleeps until the time it is given.
-//!
-//! ```
-//! use permissions_core::transport::{LocalPacer};
-//! use permissions_core::{PacingConfig};
-//!
-//! let pacer = LocalPacer::new(PacingConfig::parse("50/s,500/min").unwrap().unwrap());
-//! // Time is microseconds from any monotonic origin (an `Instant` taken at start-up, say).
-//! let first = pacer.reserve(0);
-//! let second = pacer.reserve(0);
-//! assert_eq!(first, 0); // at once
-//! assert!(second > 0); // 50/s: the second waits about 20 ms
-//! ```
-//!
-//! # The arithmetic: GCRA over several windows, decided together
-//!
-//! Each [`Limit`] ("at most `requests` in any span of `per`") becomes one GCRA window: an
-//! interval `T` and a burst `B`, with one number of state, the theoretical arrival time (TAT).
-//! A request at `t` conforms to a window when `t >= TAT - (B - 1) * T`; admitting it sets
-//! `TAT = max(TAT, t) + T`. All windows are decided together: [`PacerState::reserve`] takes the
-//! earliest time every window (and any 429 penalty) admits, and updates every window as if the
-//! request were admitted then. Deciding windows one after another would let a refusal in one
-//! window use up another.
-//!
-//! The caller is not refused: it is told *when* it may go, and its slot is reserved, so
-//! waiting callers are served in arrival order and never wake together. A caller that gives up
-//! after reserving wastes its slot, which errs on the safe side. A retried request reserves
-//! again, like a first attempt.
-//!
-//! # Choosing B and T so that no sliding span is ever over the limit
-//!
-//! GCRA with burst `B` and interval `T` admits up to `B + floor(L / T)` requests in a span of
-//! length `L` (both ends included). A naive "500 per minute, burst 500" therefore lets about
-//! 1,000 through in a sliding minute. Here, for a limit of `R` requests per window `W`:
-//!
-//! - the burst is `B = max(1, R / 32)` (about 3% of the budget, at least one request);
-//! - a jitter margin `J = min(W / 50, 20 ms)` is added to the window: requests sent `T` apart
-//!   may arrive closer together after network jitter, and the server counts arrivals;
-//! - the interval is the smallest whole number of microseconds with
-//!   `floor((W + J) / T) <= R - B`, that is `T = floor((W + J) / (R - B + 1)) + 1`.
-//!
-//! So any span of length `W + J` (hence any span of `W`) holds at most `B + (R - B) = R`
-//! admitted requests, for every window, whatever the arrival pattern. The sustained rate is
-//! `1 / T`, about `(R - B + 1) / (W + J)`:
-//!
-//! | limit | B | T | sustained | of the limit |
-//! | --- | --- | --- | --- | --- |
-//! | 500/min | 15 | 123,498 µs | 485.8/min | 97.2% |
-//! | 50/s | 1 | 20,401 µs | 49.0/s | 98.0% |
-//!
-//! With Cronofy's pair the 500/min window binds (500/min is 8.3/s): sustained pacing runs at
-//! 97.2% of it. 2,000 requests arriving at once are all sent within 245.1 s: their 1,999
-//! intervals average 489/min, 97.9% of 500/min (the burst helps a little).
-//!
-//! # A 429 anyway
-//!
-//! A 429 means traffic this pacer did not see, or a lower limit than configured. Then
-//! [`PacerState::throttled`] blocks every caller (not only the one that saw it) for a penalty,
-//! and drains every window so that traffic resumes at the steady rate with no burst, the burst
-//! refilling only with time. The penalty starts at 1 s and doubles while 429s keep coming, up
-//! to 60 s; a success resets it ([`PacerState::succeeded`]).
-//!
-//! # Sharing
-//!
-//! [`PacerState`] is the whole state, integers only, so a store such as Redis can hold the
-//! same numbers and run the same arithmetic in one atomic script; [`PacerState::idle_at`] says
-//! when the state behaves as a fresh one, so a shared key can expire then. [`LocalPacer`] is
-//! the in-process version, behind a `Mutex`. When the shared state is away, pace locally with
-//! [`PacingConfig::divided`] by the fleet size.
+//! functions of integer microseconds. How it works is on [`PacingConfig`].
 
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
@@ -204,7 +131,7 @@ pub enum PacingConfigError {
     /// No limit at all (an empty spec, or an empty list).
     #[error("no rate limit given (write `off` to turn pacing off)")]
     NoLimits,
-    /// More than [`MAX_LIMITS`] limits.
+    /// More than [`PacingConfig::MAX_LIMITS`] limits.
     #[error("more than {MAX_LIMITS} rate limits given")]
     TooManyLimits,
     /// A limit of zero requests.
@@ -213,7 +140,7 @@ pub enum PacingConfigError {
         /// Which limit, from 1.
         position: usize,
     },
-    /// A window shorter than [`MIN_WINDOW`].
+    /// A window shorter than [`PacingConfig::MIN_WINDOW`].
     #[error("rate limit {position}: a window of {per:?} is shorter than 1 ms")]
     WindowTooShort {
         /// Which limit, from 1.
@@ -221,7 +148,7 @@ pub enum PacingConfigError {
         /// The window given.
         per: Duration,
     },
-    /// A window longer than [`MAX_WINDOW`].
+    /// A window longer than [`PacingConfig::MAX_WINDOW`].
     #[error("rate limit {position}: a window of {per:?} is longer than a day")]
     WindowTooLong {
         /// Which limit, from 1.
@@ -286,7 +213,7 @@ fn excerpt(text: &str) -> String {
     text.chars().take(64).collect()
 }
 
-/// The GCRA parameters derived from one [`Limit`] (see the [module docs](self) for how).
+/// The GCRA parameters derived from one [`Limit`] (see [`PacingConfig`] for how).
 ///
 /// ```
 /// use permissions_core::{PacingConfig};
@@ -394,6 +321,84 @@ impl Window {
     }
 }
 
+/// Pacing: the arithmetic that keeps an application inside Cronofy's rate limits, as pure
+/// functions of integer microseconds.
+///
+/// Cronofy limits each *application* (all its users and servers together) to 50 requests per
+/// second and 500 per minute by default, and answers 429 beyond them. This module decides when
+/// each request may be sent so that the limits are never reached; it never reads a clock and
+/// never sleeps: `now` is an argument, and the caller sleeps until the time it is given.
+///
+/// ```
+/// use permissions_core::transport::{LocalPacer};
+/// use permissions_core::{PacingConfig};
+///
+/// let pacer = LocalPacer::new(PacingConfig::parse("50/s,500/min").unwrap().unwrap());
+/// // Time is microseconds from any monotonic origin (an `Instant` taken at start-up, say).
+/// let first = pacer.reserve(0);
+/// let second = pacer.reserve(0);
+/// assert_eq!(first, 0); // at once
+/// assert!(second > 0); // 50/s: the second waits about 20 ms
+/// ```
+///
+/// # The arithmetic: GCRA over several windows, decided together
+///
+/// Each [`Limit`] ("at most `requests` in any span of `per`") becomes one GCRA window: an
+/// interval `T` and a burst `B`, with one number of state, the theoretical arrival time (TAT).
+/// A request at `t` conforms to a window when `t >= TAT - (B - 1) * T`; admitting it sets
+/// `TAT = max(TAT, t) + T`. All windows are decided together: [`PacerState::reserve`] takes the
+/// earliest time every window (and any 429 penalty) admits, and updates every window as if the
+/// request were admitted then. Deciding windows one after another would let a refusal in one
+/// window use up another.
+///
+/// The caller is not refused: it is told *when* it may go, and its slot is reserved, so
+/// waiting callers are served in arrival order and never wake together. A caller that gives up
+/// after reserving wastes its slot, which errs on the safe side. A retried request reserves
+/// again, like a first attempt.
+///
+/// # Choosing B and T so that no sliding span is ever over the limit
+///
+/// GCRA with burst `B` and interval `T` admits up to `B + floor(L / T)` requests in a span of
+/// length `L` (both ends included). A naive "500 per minute, burst 500" therefore lets about
+/// 1,000 through in a sliding minute. Here, for a limit of `R` requests per window `W`:
+///
+/// - the burst is `B = max(1, R / 32)` (about 3% of the budget, at least one request);
+/// - a jitter margin `J = min(W / 50, 20 ms)` is added to the window: requests sent `T` apart
+///   may arrive closer together after network jitter, and the server counts arrivals;
+/// - the interval is the smallest whole number of microseconds with
+///   `floor((W + J) / T) <= R - B`, that is `T = floor((W + J) / (R - B + 1)) + 1`.
+///
+/// So any span of length `W + J` (hence any span of `W`) holds at most `B + (R - B) = R`
+/// admitted requests, for every window, whatever the arrival pattern. The sustained rate is
+/// `1 / T`, about `(R - B + 1) / (W + J)`:
+///
+/// | limit | B | T | sustained | of the limit |
+/// | --- | --- | --- | --- | --- |
+/// | 500/min | 15 | 123,498 µs | 485.8/min | 97.2% |
+/// | 50/s | 1 | 20,401 µs | 49.0/s | 98.0% |
+///
+/// With Cronofy's pair the 500/min window binds (500/min is 8.3/s): sustained pacing runs at
+/// 97.2% of it. 2,000 requests arriving at once are all sent within 245.1 s: their 1,999
+/// intervals average 489/min, 97.9% of 500/min (the burst helps a little).
+///
+/// # A 429 anyway
+///
+/// A 429 means traffic this pacer did not see, or a lower limit than configured. Then
+/// [`PacerState::throttled`] blocks every caller (not only the one that saw it) for a penalty,
+/// and drains every window so that traffic resumes at the steady rate with no burst, the burst
+/// refilling only with time. The penalty starts at 1 s and doubles while 429s keep coming, up
+/// to 60 s; a success resets it ([`PacerState::succeeded`]).
+///
+/// # Sharing
+///
+/// [`PacerState`] is the whole state, integers only, so a store such as Redis can hold the
+/// same numbers and run the same arithmetic in one atomic script; [`PacerState::idle_at`] says
+/// when the state behaves as a fresh one, so a shared key can expire then. [`LocalPacer`] is
+/// the in-process version, behind a `Mutex`. When the shared state is away, pace locally with
+/// [`PacingConfig::divided`] by the fleet size.
+///
+/// # The configuration
+///
 /// Limits plus 429 penalty settings: what a pacer enforces.
 ///
 /// ```
@@ -437,9 +442,9 @@ impl PacingConfig {
         Self::from_valid(vec![Limit::per_second(50), Limit::per_minute(500)])
     }
 
-    /// Checks the limits: one to [`MAX_LIMITS`] of them, each of at least one request, over a
-    /// window of whole milliseconds from [`MIN_WINDOW`] to [`MAX_WINDOW`]. The penalty takes
-    /// its defaults ([`DEFAULT_FIRST_PENALTY`], [`DEFAULT_MAX_PENALTY`]).
+    /// Checks the limits: one to [`PacingConfig::MAX_LIMITS`] of them, each of at least one request, over a
+    /// window of whole milliseconds from [`PacingConfig::MIN_WINDOW`] to [`PacingConfig::MAX_WINDOW`]. The penalty takes
+    /// its defaults ([`PacingConfig::DEFAULT_FIRST_PENALTY`], [`PacingConfig::DEFAULT_MAX_PENALTY`]).
     ///
     /// ```
     /// use std::time::Duration;
@@ -566,8 +571,8 @@ impl PacingConfig {
     }
 
     /// Sets the penalty after a 429: `first`, doubling while 429s keep coming, up to `max`
-    /// (raised to `first` if smaller). Defaults: [`DEFAULT_FIRST_PENALTY`] (1 s, Cronofy's
-    /// shortest window) and [`DEFAULT_MAX_PENALTY`] (60 s, its longest). Whole microseconds.
+    /// (raised to `first` if smaller). Defaults: [`PacingConfig::DEFAULT_FIRST_PENALTY`] (1 s, Cronofy's
+    /// shortest window) and [`PacingConfig::DEFAULT_MAX_PENALTY`] (60 s, its longest). Whole microseconds.
     ///
     /// ```
     /// use std::time::Duration;

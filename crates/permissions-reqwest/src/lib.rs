@@ -40,7 +40,10 @@
 //!
 //! # What it does for you
 //!
-//! - **Retries** what [`RetryPolicy`](permissions_core::RetryPolicy) calls transient: 429
+//! - **Paces** every request to Cronofy's per-application limits (50/s and 500/min unless
+//!   [`ClientBuilder::pacing`] says otherwise), shared by every clone of the client; across a
+//!   fleet with `permissions-redis`'s `AsyncRedisPacer` ([`ClientBuilder::pacer`]).
+//! - **Retries** what [`RetryPolicy`] calls transient: 429
 //!   (honouring `Retry-After` in seconds or as a date; a wait over the policy's cap stops at
 //!   once), 502/503/504, failures to connect, and time-outs of idempotent calls, after a
 //!   jittered exponential back-off. A code exchange is retried only when it surely was not

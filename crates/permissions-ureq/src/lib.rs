@@ -37,11 +37,14 @@
 //!
 //! # What it does
 //!
-//! - [`Client`] runs any [`permissions_core::Endpoint`] through [`permissions_core::Exchange`]:
-//!   build, send, read, and retry what the [`RetryPolicy`](permissions_core::RetryPolicy)
-//!   says (429 honouring `Retry-After`, 502/503/504, connection failures), sleeping the
-//!   calling thread in between. A `Retry-After` longer than the policy's cap stops at once.
-//! - [`UreqTransport`] is the [`SyncTransport`](permissions_core::SyncTransport) over a
+//! - [`Client`] runs any [`transport::Endpoint`] through the core's call engine
+//!   ([`transport::Call`]): it paces every request to Cronofy's per-application limits (50/s
+//!   and 500/min unless [`ClientBuilder::pacing`] says otherwise; across a fleet with
+//!   `permissions-redis`'s `RedisPacer`), sends, reads, and retries what the [`RetryPolicy`]
+//!   says (429 honouring `Retry-After`, 502/503/504, connection failures), sleeping the calling
+//!   thread in between. A `Retry-After` longer than the policy's cap stops at once.
+//! - [`audit()`] runs steps 3-5 over many accounts on a bounded pool of threads.
+//! - [`UreqTransport`] is the [`SyncTransport`](transport::SyncTransport) over a
 //!   [`ureq::Agent`]: error statuses come back as responses with every header, redirects are
 //!   never followed (no bearer token travels to a `Location`), the body is capped while it is
 //!   read (1 MiB by default), connect and whole-request timeouts apply (10 s and 30 s), and the
