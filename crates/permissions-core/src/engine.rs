@@ -27,7 +27,6 @@
 //! driver only sends, sleeps, reads the clock, draws jitter and hands results back. (Models:
 //! ureq-proto's `Call`, quinn-proto's `Connection::poll_*`.)
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -74,6 +73,39 @@ impl<T> Next<T> {
             TransportErrorKind::Other,
             "the transport does not know this step of the call engine; update it",
         ))
+    }
+}
+
+/// The steps decided but not yet handed out: at most two (a pacer report, then a wait, a
+/// refresh or the end), kept inline so that a call allocates nothing for them.
+struct Steps<T> {
+    first: Option<Next<T>>,
+    second: Option<Next<T>>,
+}
+
+impl<T> Default for Steps<T> {
+    fn default() -> Self {
+        Self {
+            first: None,
+            second: None,
+        }
+    }
+}
+
+impl<T> Steps<T> {
+    fn push(&mut self, next: Next<T>) {
+        if self.first.is_none() {
+            self.first = Some(next);
+        } else {
+            debug_assert!(self.second.is_none(), "at most two steps are ever pending");
+            self.second = Some(next);
+        }
+    }
+
+    fn pop(&mut self) -> Option<Next<T>> {
+        let next = self.first.take();
+        self.first = self.second.take();
+        next
     }
 }
 
@@ -180,7 +212,7 @@ pub struct Call<'a, E: Endpoint + ?Sized> {
     phase: Phase,
     /// How long this attempt has waited for pacing so far (bounded by the time-out).
     paced_for: Duration,
-    queue: VecDeque<Next<E::Output>>,
+    queue: Steps<E::Output>,
 }
 
 impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
@@ -196,7 +228,7 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
             attempt: 0,
             phase: Phase::NeedSlot,
             paced_for: Duration::ZERO,
-            queue: VecDeque::new(),
+            queue: Steps::default(),
         }
     }
 
@@ -225,7 +257,7 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
 
     /// What to do next.
     pub fn poll(&mut self) -> Next<E::Output> {
-        if let Some(next) = self.queue.pop_front() {
+        if let Some(next) = self.queue.pop() {
             return next;
         }
         match self.phase {
@@ -275,7 +307,7 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
             self.finish(Err(CallError::Timeout));
             return;
         }
-        self.queue.push_back(Next::Wait(wait));
+        self.queue.push(Next::Wait(wait));
         self.phase = Phase::Holding;
     }
 
@@ -284,7 +316,7 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
     pub fn on_response(&mut self, response: HttpResponse, now: SystemTime, jitter: f64) {
         let throttled = response.status() == http::StatusCode::TOO_MANY_REQUESTS;
         if self.paced {
-            self.queue.push_back(Next::Report(if throttled {
+            self.queue.push(Next::Report(if throttled {
                 Feedback::Throttled
             } else {
                 Feedback::Answered
@@ -300,7 +332,7 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
         match result {
             Err(ResponseError::Api(ApiError::Unauthorized)) if self.session.is_some() => {
                 let seen = self.session.take().expect("checked by the guard");
-                self.queue.push_back(Next::Refresh(seen));
+                self.queue.push(Next::Refresh(seen));
                 self.phase = Phase::AwaitRefresh;
             }
             Err(ResponseError::Api(err)) => {
@@ -362,13 +394,13 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
 
     fn retry_after(&mut self, wait: Duration) {
         if !wait.is_zero() {
-            self.queue.push_back(Next::Wait(wait));
+            self.queue.push(Next::Wait(wait));
         }
         self.phase = Phase::NeedSlot;
     }
 
     fn finish(&mut self, result: Result<E::Output, CallError>) {
-        self.queue.push_back(Next::Done(result));
+        self.queue.push(Next::Done(result));
         self.phase = Phase::Finished;
     }
 
