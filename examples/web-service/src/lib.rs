@@ -120,17 +120,32 @@ pub const SCOPES: [&str; 5] = [
 /// The largest request body accepted (the forms are a few hundred bytes).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// The Cronofy client for `hosts`.
+/// The Cronofy client for `hosts`, paced to Cronofy's per-application limits.
 ///
-/// **The seam for shared pacing.** Each replica's client paces its calls to Cronofy on its
-/// own; with several replicas, the pacing should be shared through Redis (the pacing issue's
-/// `permissions-redis` crate, not written yet). When it exists, this is the one place to give
-/// the builder that shared limiter (from the same `REDIS_URL`); nothing else changes.
+/// Cronofy's budget is per application, so replicas must share it: with `shared` (the
+/// `REDIS_URL` and the application's client id), every replica paces through one Redis key
+/// (`permissions-redis`); when Redis is away each paces locally at the limits divided by
+/// `fleet_size`, and says so once. Without it, this process paces alone.
 ///
 /// # Errors
-/// The client's build error (no TLS roots, …).
-pub fn cronofy_client(hosts: Hosts) -> Result<Client, permissions_reqwest::Error> {
-    Client::builder().hosts(hosts).build()
+/// The client's build error (no TLS roots, …), or a Redis URL that cannot be used.
+pub fn cronofy_client(
+    hosts: Hosts,
+    shared: Option<(&str, &str)>,
+    fleet_size: u32,
+) -> Result<Client, Box<dyn std::error::Error + Send + Sync>> {
+    let builder = Client::builder().hosts(hosts);
+    let builder = match shared {
+        Some((redis_url, client_id)) => {
+            let limits = permissions_reqwest::PacingConfig::cronofy_default();
+            let pacer = permissions_redis::RedisPacer::builder(redis_url, limits, client_id)
+                .fleet_size(fleet_size)
+                .build_async()?;
+            builder.pacer(Arc::new(pacer))
+        }
+        None => builder,
+    };
+    Ok(builder.build()?)
 }
 
 /// Everything the handlers share: the Cronofy client, the app's credentials and base URL, and

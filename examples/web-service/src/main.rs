@@ -100,7 +100,14 @@ async fn run() -> Result<(), Box<dyn Error>> {
         }
         None => Store::memory(),
     };
-    let state = AppState::new(cronofy_client(hosts)?, credentials, &base_url)?.with_store(store);
+    // With Redis, the replicas also share one Cronofy budget (the app's client id is the key).
+    let redis_url = var("REDIS_URL");
+    let shared = redis_url
+        .as_deref()
+        .map(|url| (url, credentials.client_id.as_str()));
+    let fleet_size = var("FLEET_SIZE").and_then(|n| n.parse().ok()).unwrap_or(2);
+    let client = cronofy_client(hosts, shared, fleet_size).map_err(|e| e.to_string())?;
+    let state = AppState::new(client, credentials, &base_url)?.with_store(store);
     println!("Listening on {}: open {base_url}", listener.local_addr()?);
     serve(
         listener,

@@ -24,8 +24,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use permissions_core::{BaseUrl, ClientCredentials, ClientSecret, Hosts};
 use permissions_fake::FakeCronofy;
-use permissions_reqwest::Client;
-use permissions_web_example::{AppState, ServeOptions, Store, app, serve};
+use permissions_web_example::{AppState, ServeOptions, Store, app, cronofy_client, serve};
 use serde_json::json;
 
 const HOME: &str = "cal_n23kjnwrw2_jsdfjksn234";
@@ -377,6 +376,11 @@ impl World {
 
 /// The app's state for `app_url`, talking to `fake`.
 fn app_state(fake: &FakeCronofy, app_url: &str) -> AppState {
+    app_state_paced(fake, app_url, None)
+}
+
+/// As the app's `main` builds it: with a Redis URL, the replicas share one Cronofy budget.
+fn app_state_paced(fake: &FakeCronofy, app_url: &str, redis_url: Option<&str>) -> AppState {
     let hosts = Hosts::custom(
         BaseUrl::parse(fake.api_url()).unwrap(),
         BaseUrl::parse(fake.app_url()).unwrap(),
@@ -386,7 +390,8 @@ fn app_state(fake: &FakeCronofy, app_url: &str) -> AppState {
         seed.client_id.as_str(),
         ClientSecret::new(seed.client_secret.as_str()),
     );
-    let client = Client::builder().hosts(hosts).build().unwrap();
+    let shared = redis_url.map(|url| (url, seed.client_id.as_str()));
+    let client = cronofy_client(hosts, shared, 2).unwrap();
     AppState::new(client, credentials, app_url).unwrap()
 }
 
@@ -721,9 +726,15 @@ async fn two_replicas_on_one_redis_serve_one_user() {
         let log = Log::default();
         // Browsers reach the app through the proxy: that is the base URL of both replicas.
         let app_url = proxy(replicas, log.clone()).await;
+        // Redis logs every command, so the test can see whose keys the replicas used.
+        redis_cli(
+            &redis.url,
+            &["CONFIG", "SET", "slowlog-log-slower-than", "0"],
+        );
+        redis_cli(&redis.url, &["CONFIG", "SET", "slowlog-max-len", "100000"]);
         for listener in listeners {
             let store = Store::redis(&redis.url).await.expect("connect to Redis");
-            let state = app_state(&fake, &app_url).with_store(store);
+            let state = app_state_paced(&fake, &app_url, Some(&redis.url)).with_store(store);
             tokio::spawn(serve(
                 listener,
                 app(state),
@@ -758,8 +769,31 @@ async fn two_replicas_on_one_redis_serve_one_user() {
         assert_eq!(served_by("/elevate"), [0], "{log:?}");
         assert_eq!(served_by("/permission"), [1], "{log:?}");
         assert!(served_by("/calendars").contains(&0) || served_by("/").contains(&0));
+        // And both paced their calls to Cronofy through one budget on the same Redis: Redis
+        // logged (every command, see above) decisions on the application's pacing key.
+        let log = redis_cli(&redis.url, &["SLOWLOG", "GET", "100000"]);
+        let key = format!("{{cronofy-pacing:{}}}", w.fake.seed().client_id);
+        assert!(
+            log.contains(&key),
+            "the replicas did not pace through Redis on {key}"
+        );
         w.close().await;
         drop(redis);
     })
     .await;
+}
+
+/// `redis-cli` (it comes with Debian's redis-server) against the test's Redis: its output.
+fn redis_cli(url: &str, args: &[&str]) -> String {
+    let port = url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.split('/').next())
+        .expect("a port in the URL");
+    let out = std::process::Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", port])
+        .args(args)
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -67,7 +67,8 @@ async fn run() -> Result<bool, Box<dyn Error>> {
         seed.client_id.as_str(),
         ClientSecret::new(seed.client_secret.as_str()),
     );
-    let router = app(AppState::new(cronofy_client(hosts)?, credentials, BASE)?);
+    let client = cronofy_client(hosts, None, 1).map_err(|e| e.to_string())?;
+    let router = app(AppState::new(client, credentials, BASE)?);
 
     // One user signs in.
     let (_, cookie, location) = send(&router, connect_request()?).await?;
