@@ -2,6 +2,8 @@
 //! checked against the fake's own state; elevation; pacing under a budget; bad input; one
 //! account's failure; resume; Ctrl-C. Runs the built binary; every wait is bounded.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -13,7 +15,6 @@ use permissions_fake::{
 };
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cronofy-permissions");
 const LIMIT: Duration = Duration::from_secs(60);
 /// Fast pacing for the tests that are not about pacing (the pacing test sets its own).
 const FAST: &str = "1000/s";
@@ -24,17 +25,7 @@ fn command(fake: &FakeCronofy, rate_limit: &str) -> Command {
 }
 
 fn command_at(api_url: &str, app_url: &str, rate_limit: &str) -> Command {
-    let mut cmd = Command::new(BIN);
-    for var in [
-        "CRONOFY_ACCESS_TOKEN",
-        "CRONOFY_CLIENT_ID",
-        "CRONOFY_CLIENT_SECRET",
-        "CRONOFY_REFRESH_TOKEN",
-        "CRONOFY_DATA_CENTER",
-        "CRONOFY_RATE_LIMIT",
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = common::clean_command();
     cmd.args(["--api-url", api_url, "--app-url", app_url])
         .args(["--rate-limit", rate_limit, "--timeout", "10"])
         .arg("audit")

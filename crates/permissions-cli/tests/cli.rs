@@ -2,6 +2,8 @@
 //! started in this test process: every command, every exit code, both output modes, injected
 //! faults, and the demo. Every run is checked for leaked secrets.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -10,7 +12,6 @@ use std::time::{Duration, Instant};
 use permissions_fake::{FakeCronofy, Fault, Route};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cronofy-permissions");
 /// No run may take longer than this; a stuck binary is killed and the test fails.
 const RUN_LIMIT: Duration = Duration::from_secs(30);
 const REDIRECT: &str = "https://app.example.com/permission";
@@ -61,17 +62,7 @@ impl Run {
 
 /// A command for the binary with no Cronofy settings inherited from the environment.
 fn command() -> Command {
-    let mut cmd = Command::new(BIN);
-    for var in [
-        "CRONOFY_ACCESS_TOKEN",
-        "CRONOFY_CLIENT_ID",
-        "CRONOFY_CLIENT_SECRET",
-        "CRONOFY_REFRESH_TOKEN",
-        "CRONOFY_DATA_CENTER",
-        "CRONOFY_AUTHORIZATION_CODE",
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = common::clean_command();
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -882,7 +873,7 @@ fn errors_go_to_stderr_and_stdout_stays_empty() {
 /// A pipe whose reading end is already closed: every write to it fails with a broken pipe.
 /// Its reader was a process that has exited (the binary's `--version`, which reads nothing).
 fn closed_pipe() -> Stdio {
-    let mut reader = Command::new(BIN)
+    let mut reader = Command::new(common::BIN)
         .arg("--version")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

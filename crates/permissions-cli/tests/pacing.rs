@@ -3,6 +3,8 @@
 //! where the same four pacing alone do not. Tests start their own `redis-server` on a unix
 //! socket in a temp dir and stop it; every wait is bounded.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -10,21 +12,8 @@ use std::time::{Duration, Instant};
 
 use permissions_fake::{FakeConfig, FakeCronofy, ManyAccounts, write_account_lines};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cronofy-permissions");
-
 fn command(fake: &FakeCronofy) -> Command {
-    let mut cmd = Command::new(BIN);
-    for var in [
-        "CRONOFY_ACCESS_TOKEN",
-        "CRONOFY_CLIENT_ID",
-        "CRONOFY_CLIENT_SECRET",
-        "CRONOFY_REFRESH_TOKEN",
-        "CRONOFY_DATA_CENTER",
-        "CRONOFY_RATE_LIMIT",
-        "CRONOFY_REDIS_URL",
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = common::clean_command();
     cmd.args(["--api-url", fake.api_url(), "--app-url", fake.app_url()])
         .env("CRONOFY_ACCESS_TOKEN", &fake.seed().access_token)
         .stdin(Stdio::null())

@@ -3,6 +3,8 @@
 //! admin listener's refusal of cross-site requests. Runs the built binary; every wait is
 //! bounded.
 
+mod common;
+
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -12,20 +14,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cronofy-permissions");
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn command() -> Command {
-    let mut cmd = Command::new(BIN);
-    for var in [
-        "CRONOFY_ACCESS_TOKEN",
-        "CRONOFY_CLIENT_ID",
-        "CRONOFY_CLIENT_SECRET",
-        "CRONOFY_REFRESH_TOKEN",
-        "CRONOFY_DATA_CENTER",
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = common::clean_command();
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -1,6 +1,5 @@
 //! The blocking pacer, for `permissions-ureq`.
 
-use std::fmt;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -9,7 +8,7 @@ use permissions_core::transport::{Feedback, Pacer};
 
 use crate::guard::{Guard, Route};
 use crate::script::{Failure, Mode, Reply};
-use crate::{PacerStatus, RedisPacerBuilder, RedisPacerError, Settings};
+use crate::{RedisPacerBuilder, RedisPacerError, Settings};
 
 /// Connections kept open between decisions; more may be open while more threads decide at
 /// once, and are closed after their decision.
@@ -33,16 +32,7 @@ pub struct RedisPacer {
     idle: Mutex<Vec<redis::Connection>>,
 }
 
-impl fmt::Debug for RedisPacer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisPacer")
-            .field("redis", &self.guard.address)
-            .field("key", &self.guard.decision.key())
-            .field("limits", &self.guard.config.to_string())
-            .field("status", &self.guard.status())
-            .finish_non_exhaustive()
-    }
-}
+crate::shared_pacer!(RedisPacer);
 
 impl RedisPacer {
     /// A pacer on the Redis at `redis_url` (`redis://`, `rediss://` with the `tls` feature,
@@ -101,29 +91,6 @@ impl RedisPacer {
             client,
             idle: Mutex::new(Vec::new()),
         })
-    }
-
-    /// Whether decisions are made on Redis (shared by the fleet) rather than locally: true
-    /// until a decision finds Redis away, then false until a probe finds it back.
-    pub fn is_shared(&self) -> bool {
-        self.guard.is_shared()
-    }
-
-    /// Whether decisions are shared, and how often Redis went away and came back.
-    pub fn status(&self) -> PacerStatus {
-        self.guard.status()
-    }
-
-    /// The application's key on Redis, `{PREFIX:APP_KEY}` (braces: one hash tag, one Redis
-    /// Cluster slot).
-    pub fn key(&self) -> &str {
-        self.guard.decision.key()
-    }
-
-    /// The limits it enforces together with the fleet (the fallback enforces them divided by
-    /// the fleet size).
-    pub fn config(&self) -> &PacingConfig {
-        &self.guard.config
     }
 
     /// One decision on Redis, or why not. Never retried: a call that timed out may have

@@ -115,6 +115,49 @@
 //! have committed). [`RedisPacer::is_shared`] and [`RedisPacer::status`] tell which way
 //! decisions go.
 
+/// What both pacers offer on top of their decisions: the status, the key, the limits and a
+/// `Debug` that shows no URL (it may hold a password). Written once for both.
+macro_rules! shared_pacer {
+    ($pacer:ident) => {
+        impl std::fmt::Debug for $pacer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($pacer))
+                    .field("redis", &self.guard.address)
+                    .field("key", &self.guard.decision.key())
+                    .field("limits", &self.guard.config.to_string())
+                    .field("status", &self.guard.status())
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl $pacer {
+            /// Whether decisions are made on Redis (shared by the fleet) rather than locally:
+            /// true until a decision finds Redis away, then false until a probe finds it back.
+            pub fn is_shared(&self) -> bool {
+                self.guard.is_shared()
+            }
+
+            /// Whether decisions are shared, and how often Redis went away and came back.
+            pub fn status(&self) -> $crate::PacerStatus {
+                self.guard.status()
+            }
+
+            /// The application's key on Redis, `{PREFIX:APP_KEY}` (braces: one hash tag, one
+            /// Redis Cluster slot).
+            pub fn key(&self) -> &str {
+                self.guard.decision.key()
+            }
+
+            /// The limits it enforces together with the fleet (the fallback enforces them
+            /// divided by the fleet size).
+            pub fn config(&self) -> &permissions_core::PacingConfig {
+                &self.guard.config
+            }
+        }
+    };
+}
+pub(crate) use shared_pacer;
+
 mod blocking;
 mod guard;
 #[cfg(feature = "tokio")]

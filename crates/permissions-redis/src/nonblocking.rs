@@ -1,6 +1,5 @@
 //! The async pacer, for `permissions-reqwest`.
 
-use std::fmt;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -11,7 +10,7 @@ use redis::aio::MultiplexedConnection;
 
 use crate::guard::{Guard, Route};
 use crate::script::{Failure, Mode, Reply};
-use crate::{PacerStatus, RedisPacerBuilder, RedisPacerError, Settings};
+use crate::{RedisPacerBuilder, RedisPacerError, Settings};
 
 /// Paces every process of a fleet on one Redis: an [`AsyncPacer`] for `permissions-reqwest`'s
 /// client (`ClientBuilder::pacer(Arc::new(pacer))`), on tokio.
@@ -31,16 +30,7 @@ pub struct AsyncRedisPacer {
     connection: Mutex<Option<MultiplexedConnection>>,
 }
 
-impl fmt::Debug for AsyncRedisPacer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AsyncRedisPacer")
-            .field("redis", &self.guard.address)
-            .field("key", &self.guard.decision.key())
-            .field("limits", &self.guard.config.to_string())
-            .field("status", &self.guard.status())
-            .finish_non_exhaustive()
-    }
-}
+crate::shared_pacer!(AsyncRedisPacer);
 
 impl AsyncRedisPacer {
     /// As [`RedisPacer::new`](crate::RedisPacer::new), for async clients.
@@ -90,26 +80,6 @@ impl AsyncRedisPacer {
             client,
             connection: Mutex::new(None),
         })
-    }
-
-    /// As [`RedisPacer::is_shared`](crate::RedisPacer::is_shared).
-    pub fn is_shared(&self) -> bool {
-        self.guard.is_shared()
-    }
-
-    /// As [`RedisPacer::status`](crate::RedisPacer::status).
-    pub fn status(&self) -> PacerStatus {
-        self.guard.status()
-    }
-
-    /// As [`RedisPacer::key`](crate::RedisPacer::key).
-    pub fn key(&self) -> &str {
-        self.guard.decision.key()
-    }
-
-    /// As [`RedisPacer::config`](crate::RedisPacer::config).
-    pub fn config(&self) -> &PacingConfig {
-        &self.guard.config
     }
 
     /// The shared connection, opened if none is.
