@@ -116,7 +116,10 @@ fn a_429_from_outside_holds_every_caller_back() {
             );
             std::thread::sleep(Duration::from_millis(5));
         };
-        // Three other callers start after the 429.
+        // Three other callers start after the client has surely read the 429 (the fake logs it
+        // as it answers, a moment before the client reads it): without the shared penalty they
+        // would reach Cronofy about 0.5 s after the 429; with it, after about 1 s.
+        std::thread::sleep(Duration::from_millis(500));
         let others: Vec<_> = (0..3)
             .map(|_| {
                 let (driver, token) = (driver.clone(), token.clone());
