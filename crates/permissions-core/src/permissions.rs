@@ -240,9 +240,12 @@ fn check_permissions_url(
             };
             let ok = match app {
                 Some(app) => on(app.as_url()),
-                None => DataCenter::ALL
-                    .iter()
-                    .any(|dc| on(dc.hosts().app().as_url())),
+                // Cronofy's own app hosts, compared as text (no URL built per answer).
+                None => {
+                    url.scheme() == "https"
+                        && url.port().is_none()
+                        && url.host_str().is_some_and(is_cronofy_app_host)
+                }
             };
             if !ok {
                 let expected = app.map_or_else(
@@ -263,6 +266,20 @@ fn check_permissions_url(
         }
     }
     Ok(url)
+}
+
+/// `app.cronofy.com`, or `app-<dc>.cronofy.com` for another data center: the hosts of
+/// [`DataCenter::hosts`]' app URLs.
+fn is_cronofy_app_host(host: &str) -> bool {
+    host == "app.cronofy.com"
+        || host
+            .strip_prefix("app-")
+            .and_then(|rest| rest.strip_suffix(".cronofy.com"))
+            .is_some_and(|id| {
+                DataCenter::ALL
+                    .iter()
+                    .any(|dc| *dc != DataCenter::Us && dc.id() == id)
+            })
 }
 
 /// `scheme://host[:port]` of a URL: what a message may say about where it points.
@@ -526,6 +543,27 @@ mod tests {
     use super::*;
     use crate::data_center::BaseUrl;
     use crate::error::{StateProblem, UriProblem};
+
+    #[test]
+    fn without_an_app_host_only_cronofys_own_app_hosts_are_accepted() {
+        let check = |raw: &str| check_permissions_url(raw, None, PermissionsUrlPolicy::AppHost);
+        for dc in DataCenter::ALL {
+            let app = dc.hosts().app().as_url().clone();
+            assert!(
+                check(app.join("permissions/p1").unwrap().as_str()).is_ok(),
+                "{dc}"
+            );
+        }
+        for refused in [
+            "https://app-us.cronofy.com/permissions/p1",
+            "https://app-zz.cronofy.com/permissions/p1",
+            "https://app.cronofy.com:8443/permissions/p1",
+            "http://app.cronofy.com/permissions/p1",
+            "https://app.cronofy.com.evil.example/permissions/p1",
+        ] {
+            assert!(check(refused).is_err(), "{refused}");
+        }
+    }
     use crate::secret::AccessToken;
 
     fn minimal() -> PermissionsRequestBuilder {
