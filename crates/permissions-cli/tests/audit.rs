@@ -514,3 +514,57 @@ fn ctrl_c_finishes_the_calls_in_flight_and_exits_130() {
         "{err}"
     );
 }
+
+/// On a terminal, `audit` draws a progress bar on stderr (done/total, accounts per minute,
+/// 429s, time left), and it shows no token. The terminal is a pseudo-terminal from
+/// util-linux's `script`; stdout still goes to a file, as in a real run.
+#[test]
+fn the_progress_bar_on_a_terminal_shows_no_token() {
+    if Command::new("script").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs util-linux's `script` for this test"
+        );
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    }
+    let (fake, accounts) = fake_with(FakeConfig::default(), 12, 3);
+    let dir = std::env::temp_dir().join(format!("audit-tty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let input = dir.join("accounts.jsonl");
+    let output = dir.join("out.jsonl");
+    std::fs::write(&input, input_of(&accounts)).expect("input");
+    let cli = format!(
+        "{} --api-url {} --app-url {} --rate-limit 1000/s audit < {} > {}",
+        common::BIN,
+        fake.api_url(),
+        fake.app_url(),
+        input.display(),
+        output.display()
+    );
+    let tty = common::clean_command_for("script")
+        .args(["-qefc", &cli, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script runs");
+    assert!(tty.status.success(), "{tty:?}");
+    let screen = String::from_utf8_lossy(&tty.stdout).into_owned();
+    assert!(
+        screen.contains("/12 accounts"),
+        "no progress bar: {screen:?}"
+    );
+    assert!(screen.contains("429s"), "{screen:?}");
+    let lines = std::fs::read_to_string(&output).expect("output");
+    assert_eq!(lines.lines().count(), 12);
+    for account in &accounts {
+        assert!(
+            !screen.contains(&account.access_token),
+            "a token on the terminal"
+        );
+        assert!(
+            !lines.contains(&account.access_token),
+            "a token in the output"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -21,7 +21,13 @@ const ENVIRONMENT: [&str; 9] = [
 
 /// A command for the binary with none of the CLI's environment variables inherited.
 pub(crate) fn clean_command() -> Command {
-    let mut cmd = Command::new(BIN);
+    clean_command_for(BIN)
+}
+
+/// `program` (the binary, or a wrapper that runs it) with none of the CLI's environment
+/// variables inherited.
+pub(crate) fn clean_command_for(program: &str) -> Command {
+    let mut cmd = Command::new(program);
     for var in ENVIRONMENT {
         cmd.env_remove(var);
     }
