@@ -328,6 +328,37 @@ async fn a_reqwest_transport_keeps_its_own_cap() {
     assert!(matches!(err, Error::TooLarge { limit: 100 }), "{err:?}");
 }
 
+/// A call dropped while it waits for its pacing slot (a timeout of the caller's, a cancelled
+/// request) leaves the pacer consistent: its slot is spent, never given twice, and the next
+/// call is paced after it, not stuck.
+#[tokio::test]
+async fn a_call_dropped_while_it_waits_for_its_slot_leaves_the_pacer_consistent() {
+    let fake = FakeCronofy::start().await.unwrap();
+    let client = Client::builder()
+        .hosts(hosts(&fake))
+        .pacing(permissions_reqwest::PacingConfig::parse("2/s").unwrap())
+        .build()
+        .unwrap();
+    let token = token(&fake);
+    let start = tokio::time::Instant::now();
+    // 2/s: the first slot at once, the next about 0.5 s later, then about 1 s.
+    client.list_calendars(&token).await.unwrap();
+    let dropped = tokio::time::timeout(
+        std::time::Duration::from_millis(100),
+        client.list_calendars(&token),
+    )
+    .await;
+    assert!(dropped.is_err(), "the second call should still be waiting");
+    client.list_calendars(&token).await.unwrap();
+    let waited = start.elapsed();
+    // The dropped call's slot was spent: the third went after it, not in its place.
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "the third call took the dropped one's slot: {waited:?}"
+    );
+    assert_eq!(fake.requests().len(), 2, "the dropped call sent nothing");
+}
+
 #[test]
 fn client_and_futures_are_send_and_sync() {
     fn send_sync<T: Send + Sync + Clone + std::fmt::Debug + 'static>(_: &T) {}
