@@ -43,7 +43,7 @@
 //! | `calendars` | 3 | lists calendars with their permission level |
 //! | `request` | 4-5 | asks for unrestricted access; prints the URL for the user (or "granted") |
 //! | `callback` | 6 | reads the URL the user came back on: accepted or rejected |
-//! | `serve-fake [--port N]` | | runs the local Cronofy until interrupted |
+//! | `serve-fake [--port N] [--admin] [--rate-limit SPEC] [--accounts N ...]` | | runs the local Cronofy until interrupted |
 //! | `audit [--elevate]` | 3-5 | many accounts from stdin: one JSON line each, paced |
 //!
 //! Global flags (before or after the subcommand): `--data-center`, `--api-url`, `--app-url`,
