@@ -47,11 +47,12 @@
 //! | `audit [--elevate]` | 3-5 | many accounts from stdin: one JSON line each, paced |
 //!
 //! Global flags (before or after the subcommand): `--data-center`, `--api-url`, `--app-url`,
-//! `--timeout`, `--json`, `--token`, `--client-id`, `--client-secret`. Environment:
+//! `--timeout`, `--json`, `--token`, `--client-id`, `--client-secret`, and for pacing
+//! `--rate-limit` (default `50/s,500/min`; `off`), `--redis-url`, `--fleet-size`. Environment:
 //! `CRONOFY_DATA_CENTER`, `CRONOFY_ACCESS_TOKEN`, `CRONOFY_CLIENT_ID`,
 //! `CRONOFY_CLIENT_SECRET`, `CRONOFY_REFRESH_TOKEN` (`token refresh` / `revoke`),
 //! `CRONOFY_AUTHORIZATION_CODE` (`token exchange`, which also reads it from stdin with
-//! `--code -`).
+//! `--code -`), `CRONOFY_RATE_LIMIT`, `CRONOFY_REDIS_URL`.
 //!
 //! # Output
 //!
