@@ -3,6 +3,9 @@
 //! faults, and the demo. Every run is checked for leaked secrets.
 
 mod common;
+#[path = "common/served.rs"]
+mod served;
+use served::Served;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
@@ -1548,47 +1551,9 @@ fn a_timeout_that_rounds_to_zero_exits_2_and_sends_nothing() {
 // ---------------------------------------------------------------------------------------
 // serve-fake
 
-/// A running `serve-fake`, killed when dropped.
-struct Served {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Served {
-    fn start(args: &[&str]) -> Served {
-        let mut cmd = command();
-        cmd.arg("serve-fake").args(args);
-        let mut child = cmd.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Served { child, lines }
-    }
-
-    fn next_line(&self) -> String {
-        self.lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("serve-fake printed a line")
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn serve_fake_prints_its_urls_then_one_line_per_request() {
-    let served = Served::start(&[]);
+    let served = Served::start(command(), &[]);
     let first = served.next_line();
     let ready: Value = serde_json::from_str(&first).unwrap();
     let keys: Vec<&str> = ready
@@ -1653,7 +1618,7 @@ fn serve_fake_on_a_given_port_takes_the_next_for_the_app_host() {
             Some(port)
         })
         .expect("two adjacent free ports");
-    let served = Served::start(&["--port", &port.to_string()]);
+    let served = Served::start(command(), &["--port", &port.to_string()]);
     let ready: Value = serde_json::from_str(&served.next_line()).unwrap();
     assert_eq!(ready["api_url"], format!("http://127.0.0.1:{port}"));
     assert_eq!(ready["app_url"], format!("http://127.0.0.1:{}", port + 1));

@@ -4,12 +4,14 @@
 //! bounded.
 
 mod common;
+#[path = "common/served.rs"]
+mod served;
+use served::Served;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -24,45 +26,10 @@ fn command() -> Command {
     cmd
 }
 
-/// A running `serve-fake`, killed when dropped.
-struct Served {
-    child: Child,
-    lines: Receiver<String>,
-}
-
-impl Served {
-    fn start(args: &[&str]) -> Served {
-        let mut child = command().arg("serve-fake").args(args).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Served { child, lines }
-    }
-
-    fn next_line(&self) -> String {
-        self.lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("serve-fake printed a line")
-    }
-
-    fn next_json(&self) -> Value {
-        let line = self.next_line();
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The next line of `served`, as JSON.
+fn next_json(served: &Served) -> Value {
+    let line = served.next_line();
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
 }
 
 /// Runs `serve-fake` expecting it to stop at once (a usage error): `(code, stdout, stderr)`.
@@ -148,8 +115,8 @@ fn calendars(api: &str, token: &str) -> (u16, String) {
 
 #[test]
 fn rate_limit_answers_429_with_an_empty_body_and_lines_carry_the_status() {
-    let served = Served::start(&["--rate-limit", "3/h, 1000/min"]);
-    let ready = served.next_json();
+    let served = Served::start(command(), &["--rate-limit", "3/h, 1000/min"]);
+    let ready = next_json(&served);
     assert_eq!(ready["rate_limit"], "3/h,1000/min");
     let api = ready["api_url"].as_str().unwrap();
     let token = ready["access_token"].as_str().unwrap();
@@ -176,15 +143,18 @@ fn rate_limit_answers_429_with_an_empty_body_and_lines_carry_the_status() {
 #[test]
 fn accounts_are_written_as_audit_input_and_work_against_the_fake() {
     let out = TempPath::new("accounts");
-    let served = Served::start(&[
-        "--accounts",
-        "20",
-        "--enterprise-accounts",
-        "5",
-        "--accounts-out",
-        out.as_str(),
-    ]);
-    let ready = served.next_json();
+    let served = Served::start(
+        command(),
+        &[
+            "--accounts",
+            "20",
+            "--enterprise-accounts",
+            "5",
+            "--accounts-out",
+            out.as_str(),
+        ],
+    );
+    let ready = next_json(&served);
     assert_eq!(ready["accounts"], 20);
     let api = ready["api_url"].as_str().unwrap();
 
@@ -288,8 +258,8 @@ fn bad_flags_exit_2_and_start_nothing() {
 
 #[test]
 fn admin_refuses_a_cross_site_post() {
-    let served = Served::start(&["--admin"]);
-    let ready = served.next_json();
+    let served = Served::start(command(), &["--admin"]);
+    let ready = next_json(&served);
     let admin = ready["admin_url"].as_str().unwrap();
     let script = r#"{"route":"calendars","answers":[{"status":503}]}"#;
     let post = |content_type: &str, origin: Option<&str>| {
