@@ -243,13 +243,19 @@ fn main() {
             .build()
             .expect("reqwest client")
     });
-    // The by-hand client gets the same TLS set-up (reqwest is built without a default crypto
-    // provider in this workspace) and no redirects; everything else is reqwest's default.
+    // The by-hand client gets the same set-up as ours: the same TLS, no redirects, and the same
+    // time-outs (a careful caller sets them; each costs reqwest a timer per request, so a
+    // by-hand side without them would measure the time-out, not the toolkit). Everything else
+    // is reqwest's default. The first release's bench built it the same way.
     let raw = rt.block_on(async {
-        permissions_reqwest::ReqwestTransport::from_builder(reqwest::Client::builder())
-            .expect("TLS set-up")
-            .client()
-            .clone()
+        permissions_reqwest::ReqwestTransport::from_builder(
+            reqwest::Client::builder()
+                .connect_timeout(permissions_core::transport::DEFAULT_CONNECT_TIMEOUT)
+                .timeout(permissions_core::transport::DEFAULT_TIMEOUT),
+        )
+        .expect("TLS set-up")
+        .client()
+        .clone()
     });
     for (label, tasks) in [("sequential", 1), ("16 in flight", IN_FLIGHT)] {
         let ours_make = {
