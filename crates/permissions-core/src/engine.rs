@@ -76,11 +76,23 @@ impl<T> Next<T> {
     }
 }
 
+/// A step decided but not yet handed out; the end's result waits beside it, so that a pending
+/// step is a few bytes, not the size of a request.
+#[derive(Clone, Copy)]
+enum Pending {
+    Wait(Duration),
+    Report(Feedback),
+    Refresh(Seen),
+    Done,
+}
+
 /// The steps decided but not yet handed out: at most two (a pacer report, then a wait, a
-/// refresh or the end), kept inline so that a call allocates nothing for them.
+/// refresh or the end), kept inline so that a call allocates nothing for them, and small so
+/// that the future a driver keeps the call in stays small.
 struct Steps<T> {
-    first: Option<Next<T>>,
-    second: Option<Next<T>>,
+    first: Option<Pending>,
+    second: Option<Pending>,
+    result: Option<Result<T, CallError>>,
 }
 
 impl<T> Default for Steps<T> {
@@ -88,12 +100,13 @@ impl<T> Default for Steps<T> {
         Self {
             first: None,
             second: None,
+            result: None,
         }
     }
 }
 
 impl<T> Steps<T> {
-    fn push(&mut self, next: Next<T>) {
+    fn push(&mut self, next: Pending) {
         if self.first.is_none() {
             self.first = Some(next);
         } else {
@@ -102,11 +115,29 @@ impl<T> Steps<T> {
         }
     }
 
-    fn pop(&mut self) -> Option<Next<T>> {
-        let next = self.first.take();
-        self.first = self.second.take();
-        next
+    fn finish(&mut self, result: Result<T, CallError>) {
+        self.result = Some(result);
+        self.push(Pending::Done);
     }
+
+    fn pop(&mut self) -> Option<Next<T>> {
+        let next = self.first.take()?;
+        self.first = self.second.take();
+        Some(match next {
+            Pending::Wait(wait) => Next::Wait(wait),
+            Pending::Report(feedback) => Next::Report(feedback),
+            Pending::Refresh(seen) => Next::Refresh(seen),
+            Pending::Done => Next::Done(self.result.take().unwrap_or_else(|| Err(past_end()))),
+        })
+    }
+}
+
+/// The error of a call driven on after its end.
+fn past_end() -> CallError {
+    CallError::Transport(TransportError::with_source(
+        TransportErrorKind::Other,
+        "the call was driven past its end",
+    ))
 }
 
 /// What an answer tells the pacer.
@@ -274,10 +305,7 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
             | Phase::SlotTaken
             | Phase::AwaitAnswer
             | Phase::AwaitRefresh => self.send(),
-            Phase::Finished => Next::Done(Err(CallError::Transport(TransportError::with_source(
-                TransportErrorKind::Other,
-                "the call was driven past its end",
-            )))),
+            Phase::Finished => Next::Done(Err(past_end())),
         }
     }
 
@@ -307,7 +335,7 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
             self.finish(Err(CallError::Timeout));
             return;
         }
-        self.queue.push(Next::Wait(wait));
+        self.queue.push(Pending::Wait(wait));
         self.phase = Phase::Holding;
     }
 
@@ -316,7 +344,7 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
     pub fn on_response(&mut self, response: HttpResponse, now: SystemTime, jitter: f64) {
         let throttled = response.status() == http::StatusCode::TOO_MANY_REQUESTS;
         if self.paced {
-            self.queue.push(Next::Report(if throttled {
+            self.queue.push(Pending::Report(if throttled {
                 Feedback::Throttled
             } else {
                 Feedback::Answered
@@ -332,7 +360,7 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
         match result {
             Err(ResponseError::Api(ApiError::Unauthorized)) if self.session.is_some() => {
                 let seen = self.session.take().expect("checked by the guard");
-                self.queue.push(Next::Refresh(seen));
+                self.queue.push(Pending::Refresh(seen));
                 self.phase = Phase::AwaitRefresh;
             }
             Err(ResponseError::Api(err)) => {
@@ -394,13 +422,13 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
 
     fn retry_after(&mut self, wait: Duration) {
         if !wait.is_zero() {
-            self.queue.push(Next::Wait(wait));
+            self.queue.push(Pending::Wait(wait));
         }
         self.phase = Phase::NeedSlot;
     }
 
     fn finish(&mut self, result: Result<E::Output, CallError>) {
-        self.queue.push(Next::Done(result));
+        self.queue.finish(result);
         self.phase = Phase::Finished;
     }
 

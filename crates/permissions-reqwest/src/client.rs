@@ -6,8 +6,8 @@ use std::time::{Instant, SystemTime};
 use permissions_core::AccessToken;
 use permissions_core::error::CallError;
 use permissions_core::transport::{
-    AsyncPacer, AsyncTransport, Backend, Call, ClientConfig, ClientParts, Endpoint, HttpRequest,
-    HttpResponse, LocalPacer, Next, Seen, SessionState, TransportError, TransportSlot,
+    AsyncPacer, AsyncTransport, Backend, Call, ClientConfig, ClientParts, Endpoint, LocalPacer,
+    Next, Seen, SessionState, TransportSlot,
 };
 
 use crate::reqwest_transport::ReqwestTransport;
@@ -101,21 +101,25 @@ impl Client {
         self.drive(self.inner.start(endpoint, token), None).await
     }
 
-    /// Runs `call`, in a `cronofy` span naming its endpoint (feature `tracing`).
-    pub(crate) async fn drive<E: Endpoint + Sync + ?Sized>(
-        &self,
-        call: Call<'_, E>,
-        session: Option<&Session>,
-    ) -> Result<E::Output, CallError> {
+    /// Runs `call` to its end, in a `cronofy` span naming its endpoint (feature `tracing`).
+    ///
+    /// Not an `async fn`: the call moves straight into the loop's future, the only one that
+    /// holds it (an `async fn` here would keep a second copy of it in its own state).
+    pub(crate) fn drive<'a, E: Endpoint + Sync + ?Sized>(
+        &'a self,
+        call: Call<'a, E>,
+        session: Option<&'a Session>,
+    ) -> impl Future<Output = Result<E::Output, CallError>> + 'a {
         #[cfg(feature = "tracing")]
         let span = tracing::info_span!("cronofy", endpoint = call.name());
         let run = self.run(call, session);
         #[cfg(feature = "tracing")]
         let run = tracing::Instrument::instrument(run, span);
-        run.await
+        run
     }
 
-    /// The loop: do what the engine says until it is done.
+    /// The loop: do what the engine says until it is done. Each step's future is awaited
+    /// right here, none through a helper `async fn`, so that the request is held once.
     async fn run<E: Endpoint + Sync + ?Sized>(
         &self,
         mut call: Call<'_, E>,
@@ -132,10 +136,40 @@ impl Client {
                     Some(pacer) => call.on_hold(pacer.hold(Instant::now()).await),
                     None => call.on_hold(Default::default()),
                 },
-                Next::Send(request) => match self.send(request, call.attempt()).await {
-                    Ok(response) => call.on_response(response, SystemTime::now(), jitter()),
-                    Err(error) => call.on_transport_error(error, SystemTime::now(), jitter()),
-                },
+                Next::Send(request) => {
+                    #[cfg(feature = "tracing")]
+                    let span = tracing::debug_span!(
+                        "attempt",
+                        method = %request.method(),
+                        path = request.uri().path(),
+                        attempt = call.attempt(),
+                    );
+                    let sent = match &self.inner.transport {
+                        TransportSlot::Builtin(transport) => {
+                            let sent = transport.execute(request);
+                            #[cfg(feature = "tracing")]
+                            let sent = tracing::Instrument::instrument(sent, span.clone());
+                            sent.await
+                        }
+                        TransportSlot::Custom(transport) => {
+                            let sent = transport.send(request);
+                            #[cfg(feature = "tracing")]
+                            let sent = tracing::Instrument::instrument(sent, span.clone());
+                            sent.await
+                        }
+                    };
+                    #[cfg(feature = "tracing")]
+                    span.in_scope(|| match &sent {
+                        Err(error) => tracing::debug!(error = %error, "no answer"),
+                        Ok(response) => {
+                            tracing::debug!(status = response.status().as_u16(), "answered")
+                        }
+                    });
+                    match sent {
+                        Ok(response) => call.on_response(response, SystemTime::now(), jitter()),
+                        Err(error) => call.on_transport_error(error, SystemTime::now(), jitter()),
+                    }
+                }
                 Next::Wait(wait) => {
                     #[cfg(feature = "tracing")]
                     tracing::debug!(wait_ms = wait.as_millis() as u64, "waiting");
@@ -157,35 +191,6 @@ impl Client {
                 unknown => return Err(unknown.unknown()),
             }
         }
-    }
-
-    async fn send(
-        &self,
-        request: HttpRequest,
-        _attempt: u32,
-    ) -> Result<HttpResponse, TransportError> {
-        #[cfg(feature = "tracing")]
-        let span = tracing::debug_span!(
-            "attempt",
-            method = %request.method(),
-            path = request.uri().path(),
-            attempt = _attempt,
-        );
-        let sent = async {
-            match &self.inner.transport {
-                TransportSlot::Builtin(transport) => transport.execute(request).await,
-                TransportSlot::Custom(transport) => transport.send(request).await,
-            }
-        };
-        #[cfg(feature = "tracing")]
-        let sent = tracing::Instrument::instrument(sent, span.clone());
-        let sent = sent.await;
-        #[cfg(feature = "tracing")]
-        span.in_scope(|| match &sent {
-            Err(error) => tracing::debug!(error = %error, "no answer"),
-            Ok(response) => tracing::debug!(status = response.status().as_u16(), "answered"),
-        });
-        sent
     }
 
     /// The single-flight refresh, called under the session's lock (see
