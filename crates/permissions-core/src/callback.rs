@@ -58,7 +58,7 @@ pub struct CallbackCheck {
     redirect_uri: Url,
     state: Option<String>,
     /// The `redirect_uri`'s own query parameters (the state aside), decoded once.
-    required: Vec<(String, String)>,
+    required: Vec<(Cow<'static, str>, Cow<'static, str>)>,
 }
 
 impl CallbackCheck {
@@ -82,7 +82,7 @@ impl CallbackCheck {
             None => validate_written_state(&url).map_err(BuildError::State)?,
         }
         let required = required_params(&url, state.is_some())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())))
             .collect();
         Ok(Self {
             redirect_uri: url,
@@ -98,14 +98,10 @@ impl CallbackCheck {
 
     /// Reads the URL the user came back on.
     pub fn parse(&self, returned_url: &str) -> Result<CallbackOutcome, CallbackError> {
-        let required = self
-            .required
-            .iter()
-            .map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())));
         check_return(
             returned_url,
             &self.redirect_uri,
-            required,
+            &self.required,
             self.state.as_deref(),
             permissions_answer,
         )
@@ -131,10 +127,11 @@ pub(crate) fn parse_permissions_callback(
     redirect_uri: &Url,
     expected_state: Option<&str>,
 ) -> Result<CallbackOutcome, CallbackError> {
+    let required: Vec<_> = required_params(redirect_uri, expected_state.is_some()).collect();
     check_return(
         returned_url,
         redirect_uri,
-        required_params(redirect_uri, expected_state.is_some()),
+        &required,
         expected_state,
         permissions_answer,
     )
@@ -172,30 +169,21 @@ pub(crate) struct ReturnParams<'u> {
 }
 
 impl<'u> ReturnParams<'u> {
-    fn read(url: &'u Url) -> Self {
-        let mut params = ReturnParams {
-            states: 0,
-            state: None,
-            error: None,
-            error_description: None,
-            code: None,
-        };
-        for (name, value) in url.query_pairs() {
-            let slot = match &*name {
-                "state" => {
-                    params.states += 1;
-                    &mut params.state
-                }
-                "error" => &mut params.error,
-                "error_description" => &mut params.error_description,
-                "code" => &mut params.code,
-                _ => continue,
-            };
-            if slot.is_none() {
-                *slot = Some(value);
+    /// Keeps `value` when `name` is one the flow reads (the first of each; `state`s counted).
+    fn take(&mut self, name: &str, value: Cow<'u, str>) {
+        let slot = match name {
+            "state" => {
+                self.states += 1;
+                &mut self.state
             }
+            "error" => &mut self.error,
+            "error_description" => &mut self.error_description,
+            "code" => &mut self.code,
+            _ => return,
+        };
+        if slot.is_none() {
+            *slot = Some(value);
         }
-        params
     }
 
     /// `None`: no `error`. `Some(Ok(()))`: `access_denied`. `Some(Err(_))`: another error.
@@ -214,12 +202,24 @@ impl<'u> ReturnParams<'u> {
     }
 }
 
+/// How one parameter of the redirect URI came back: how many of its values so far, and
+/// whether each matched the one expected at its place.
+#[derive(Clone, Copy)]
+struct Tally {
+    back: usize,
+    same: bool,
+}
+
+/// Parameters of a redirect URI tallied on the stack; a URI with more uses the heap.
+const STACK_TALLIES: usize = 8;
+
 /// Checks that `returned_url` is `redirect_uri` (plus parameters) and carries the state, then
-/// hands its parameters to `read`.
-pub(crate) fn check_return<'r, R>(
+/// hands its parameters to `read`. `required` lists the redirect URI's parameters to keep, in
+/// order, repeated names included.
+pub(crate) fn check_return<R>(
     returned_url: &str,
     redirect_uri: &Url,
-    required: impl Iterator<Item = (Cow<'r, str>, Cow<'r, str>)>,
+    required: &[(Cow<'_, str>, Cow<'_, str>)],
     expected_state: Option<&str>,
     read: impl FnOnce(ReturnParams<'_>) -> Result<R, CallbackError>,
 ) -> Result<R, CallbackError> {
@@ -240,45 +240,69 @@ pub(crate) fn check_return<'r, R>(
     // Each parameter of the redirect URI must come back with exactly its values, in order:
     // `?tenant=a` returned as `?tenant=a&tenant=evil` is a mismatch (a reader of the first or
     // of the last value would disagree). A `state` written into the URI by hand is one of
-    // them, and fails as a state. Values are compared in constant time.
-    let required: Vec<(Cow<'r, str>, Cow<'r, str>)> = required.collect();
+    // them, and fails as a state. Values are compared in constant time. One pass over the
+    // returned query does this and reads the flow's own parameters; each name's tally sits at
+    // the index of its first occurrence in `required`.
+    let mut on_stack = [Tally {
+        back: 0,
+        same: true,
+    }; STACK_TALLIES];
+    let mut on_heap = Vec::new();
+    let tallies: &mut [Tally] = if required.len() <= STACK_TALLIES {
+        &mut on_stack[..required.len()]
+    } else {
+        on_heap.resize(
+            required.len(),
+            Tally {
+                back: 0,
+                same: true,
+            },
+        );
+        &mut on_heap
+    };
+    let mut params = ReturnParams {
+        states: 0,
+        state: None,
+        error: None,
+        error_description: None,
+        code: None,
+    };
+    for (name, value) in returned.query_pairs() {
+        if let Some(first) = required.iter().position(|(n, _)| *n == name) {
+            let tally = &mut tallies[first];
+            let expected = required[first..]
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .nth(tally.back);
+            match expected {
+                // `&` (not `&&`): every value is compared, whatever came before.
+                Some((_, e)) => tally.same &= constant_time_eq(e, &value),
+                None => tally.same = false,
+            }
+            tally.back += 1;
+        }
+        params.take(&name, value);
+    }
     for (i, (name, _)) in required.iter().enumerate() {
         if required[..i].iter().any(|(n, _)| n == name) {
             continue;
         }
-        let mut expected = required.iter().filter(|(n, _)| n == name).map(|(_, v)| v);
-        let mut got = returned.query_pairs().filter(|(k, _)| k == name);
-        let mut same = true;
-        let mut any_back = false;
-        loop {
-            match (expected.next(), got.next()) {
-                (None, None) => break,
-                (Some(e), Some((_, g))) => {
-                    any_back = true;
-                    // `&` (not `&&`): every value is compared, whatever came before.
-                    same &= constant_time_eq(e, &g);
-                }
-                (_, back) => {
-                    any_back |= back.is_some();
-                    same = false;
-                    break;
-                }
-            }
+        let expected = required[i..].iter().filter(|(n, _)| n == name).count();
+        let Tally { back, same } = tallies[i];
+        if same && back == expected {
+            continue;
         }
-        if !same {
-            if name == "state" {
-                return Err(if any_back {
-                    CallbackError::StateMismatch
-                } else {
-                    CallbackError::MissingState
-                });
-            }
-            return mismatch(Mismatch::QueryParameter {
-                name: clean_snippet(name, 64),
+        if name == "state" {
+            return Err(if back > 0 {
+                CallbackError::StateMismatch
+            } else {
+                CallbackError::MissingState
             });
         }
+        return mismatch(Mismatch::QueryParameter {
+            name: clean_snippet(name, 64),
+        });
     }
-    let params = ReturnParams::read(&returned);
     if let Some(expected) = expected_state {
         match (&params.state, params.states) {
             (None, _) => return Err(CallbackError::MissingState),
@@ -295,6 +319,48 @@ mod tests {
 
     fn check(uri: &str, state: Option<&str>) -> CallbackCheck {
         CallbackCheck::new(uri, state).unwrap()
+    }
+
+    #[test]
+    fn a_redirect_uri_with_more_parameters_than_the_stack_tallies_is_checked_whole() {
+        // Twelve parameters (past `STACK_TALLIES`), two names repeated: the heap path.
+        let query: Vec<String> = (0..10)
+            .map(|i| format!("p{i}={i}"))
+            .chain(["p3=again".into(), "p7=again".into()])
+            .collect();
+        let uri = format!("https://app.example.com/cb?{}", query.join("&"));
+        assert!(query.len() > STACK_TALLIES);
+        let check = check(&uri, Some("st"));
+        let back = |q: &str| check.parse(&format!("https://app.example.com/cb?{q}&state=st"));
+        assert_eq!(back(&query.join("&")), Ok(CallbackOutcome::Accepted));
+        let mut rotated = query.clone();
+        rotated.rotate_left(2);
+        assert_eq!(
+            back(&rotated.join("&")),
+            Ok(CallbackOutcome::Accepted),
+            "other names between"
+        );
+        let swapped = query
+            .join("&")
+            .replace("p7=7", "p7=x")
+            .replace("p7=again", "p7=7");
+        let mismatch = |name: &str| {
+            Err(CallbackError::RedirectMismatch(Mismatch::QueryParameter {
+                name: name.into(),
+            }))
+        };
+        assert_eq!(
+            back(&swapped),
+            mismatch("p7"),
+            "a repeated name's values keep their order"
+        );
+        assert_eq!(
+            back(&query[..11].join("&")),
+            mismatch("p7"),
+            "one value of p7 missing"
+        );
+        assert_eq!(back(&format!("{}&p9=9", query.join("&"))), mismatch("p9"));
+        assert_eq!(back(&query[1..].join("&")), mismatch("p0"));
     }
 
     #[test]

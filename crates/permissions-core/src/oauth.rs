@@ -309,11 +309,11 @@ pub(crate) fn parse_authorization_callback(
     redirect_uri: &Url,
     expected_state: Option<&str>,
 ) -> Result<AuthorizationOutcome, CallbackError> {
-    let required = required_params(redirect_uri, expected_state.is_some());
+    let required: Vec<_> = required_params(redirect_uri, expected_state.is_some()).collect();
     check_return(
         returned_url,
         redirect_uri,
-        required,
+        &required,
         expected_state,
         |params| {
             match params.provider_error() {
