@@ -199,6 +199,115 @@ impl StdError for TransportError {
     }
 }
 
+impl TransportError {
+    /// An I/O failure on the connection, classified by its [`std::io::ErrorKind`]: refused,
+    /// unreachable or unavailable is [`TransportErrorKind::Connect`], timed out (or would
+    /// block, as a socket with a read time-out says it) is [`TransportErrorKind::Timeout`],
+    /// anything else [`TransportErrorKind::Other`].
+    ///
+    /// Only the operating system's own text is kept as the source (`Connection refused (os
+    /// error 111)`); a message wrapped into the error by an HTTP stack, which may quote a URL
+    /// or a header, is replaced by the kind's description.
+    ///
+    /// ```
+    /// use std::io;
+    /// use permissions_core::transport::{TransportError, TransportErrorKind};
+    ///
+    /// let wrapped = io::Error::new(io::ErrorKind::ConnectionRefused, "https://h/?code=SECRET");
+    /// let error = TransportError::from_io(&wrapped);
+    /// assert_eq!(error.kind(), TransportErrorKind::Connect);
+    /// let source = std::error::Error::source(&error).unwrap().to_string();
+    /// assert!(!source.contains("SECRET"), "{source}");
+    /// ```
+    pub fn from_io(error: &std::io::Error) -> Self {
+        use std::io::ErrorKind as K;
+        let kind = match error.kind() {
+            K::ConnectionRefused
+            | K::HostUnreachable
+            | K::NetworkUnreachable
+            | K::AddrNotAvailable
+            | K::NetworkDown => TransportErrorKind::Connect,
+            K::TimedOut | K::WouldBlock => TransportErrorKind::Timeout,
+            _ => TransportErrorKind::Other,
+        };
+        let source: Box<dyn StdError + Send + Sync> = match error.raw_os_error() {
+            Some(code) => Box::new(std::io::Error::from_raw_os_error(code)),
+            None if error.kind() == K::UnexpectedEof => {
+                "the connection closed before the answer was complete".into()
+            }
+            None => Box::new(std::io::Error::from(error.kind())),
+        };
+        Self::with_source(kind, source)
+    }
+}
+
+/// The most a body's first allocation reserves, whatever its `Content-Length` announces: the
+/// rest grows with what actually arrives.
+const FIRST_ALLOCATION: usize = 64 * 1024;
+
+/// A response body read through a cap, chunk by chunk: what every transport does with the
+/// bytes it receives, written once.
+///
+/// An announced `Content-Length` over the cap fails before anything is read; one under it
+/// reserves at most 64 KiB up front (a length is a server's hint, not a promise); a chunk that
+/// would take the body past the cap fails at once, so an endless body costs at most the cap
+/// plus one chunk. A body of exactly the cap is accepted.
+///
+/// ```
+/// use permissions_core::transport::{CappedBody, TransportErrorKind};
+///
+/// let mut body = CappedBody::new(8, Some(6))?;
+/// body.push(b"abc")?;
+/// body.push(b"def")?;
+/// assert_eq!(body.into_vec(), b"abcdef");
+///
+/// let mut body = CappedBody::new(8, None)?;
+/// body.push(b"abcdef")?;
+/// assert_eq!(body.push(b"ghi").unwrap_err().kind(), TransportErrorKind::BodyTooLarge);
+/// assert!(CappedBody::new(8, Some(9)).is_err(), "refused before reading");
+/// # Ok::<(), permissions_core::transport::TransportError>(())
+/// ```
+#[derive(Debug)]
+pub struct CappedBody {
+    bytes: Body,
+    cap: usize,
+}
+
+impl CappedBody {
+    /// Starts a body of at most `cap` bytes; `announced` is its `Content-Length`, if any.
+    ///
+    /// # Errors
+    /// [`TransportErrorKind::BodyTooLarge`] when `announced` is over the cap.
+    pub fn new(cap: usize, announced: Option<u64>) -> Result<Self, TransportError> {
+        if announced.is_some_and(|len| len > cap as u64) {
+            return Err(TransportError::body_too_large(cap));
+        }
+        let first = announced.map_or(0, |len| len.min(FIRST_ALLOCATION as u64) as usize);
+        Ok(Self {
+            bytes: Body(Vec::with_capacity(first)),
+            cap,
+        })
+    }
+
+    /// Appends the next chunk of the body.
+    ///
+    /// # Errors
+    /// [`TransportErrorKind::BodyTooLarge`] when the chunk would take the body past the cap
+    /// (the chunk is not kept).
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), TransportError> {
+        if chunk.len() > self.cap - self.bytes.0.len() {
+            return Err(TransportError::body_too_large(self.cap));
+        }
+        self.bytes.0.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// The whole body.
+    pub fn into_vec(self) -> Vec<u8> {
+        self.bytes.0
+    }
+}
+
 /// A blocking transport: sends a request and waits for the whole response.
 ///
 /// Implemented for closures, which makes test doubles one line, and for `Arc<T>` (so
@@ -309,6 +418,84 @@ impl<B: fmt::Debug, C: ?Sized> fmt::Debug for TransportSlot<B, C> {
         match self {
             Self::Builtin(transport) => fmt::Debug::fmt(transport, f),
             Self::Custom(_) => f.write_str("CustomTransport"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(chunks: &[&[u8]], cap: usize, announced: Option<u64>) -> Result<Vec<u8>, usize> {
+        let too_large = |e: TransportError| {
+            assert_eq!(e.kind(), TransportErrorKind::BodyTooLarge);
+            e.limit().expect("the cap is named")
+        };
+        let mut body = CappedBody::new(cap, announced).map_err(too_large)?;
+        for chunk in chunks {
+            body.push(chunk).map_err(too_large)?;
+        }
+        Ok(body.into_vec())
+    }
+
+    #[test]
+    fn bodies_are_read_whole_up_to_the_cap_and_refused_past_it() {
+        assert_eq!(read(&[], 0, None), Ok(vec![]));
+        assert_eq!(
+            read(&[b"abc", b"", b"defg"], 7, Some(7)),
+            Ok(b"abcdefg".to_vec())
+        );
+        assert_eq!(
+            read(&[b"abc", b"defgh"], 7, None),
+            Err(7),
+            "one byte past the cap"
+        );
+        assert_eq!(read(&[], 7, Some(8)), Err(7), "refused before reading");
+        assert_eq!(
+            read(&[b"abcdefgh"], 7, Some(3)),
+            Err(7),
+            "an announced length is a hint"
+        );
+    }
+
+    #[test]
+    fn an_announced_length_is_not_trusted_for_the_first_allocation() {
+        // A cap of `usize::MAX` and a huge announced length: no "capacity overflow" panic,
+        // and no more than 64 KiB reserved before the bytes arrive.
+        for announced in [u64::MAX, 10_000_000] {
+            let mut body = CappedBody::new(usize::MAX, Some(announced)).unwrap();
+            body.push(b"0123456789").unwrap();
+            let body = body.into_vec();
+            assert_eq!(body.len(), 10);
+            assert!(body.capacity() <= FIRST_ALLOCATION, "{}", body.capacity());
+        }
+    }
+
+    #[test]
+    fn io_failures_are_classified_without_their_wrapped_text() {
+        use std::io::{Error, ErrorKind};
+        let secret = "https://api.example.com/v1/x?code=SECRET";
+        for (error, kind) in [
+            (Error::other(secret), TransportErrorKind::Other),
+            (
+                Error::new(ErrorKind::ConnectionRefused, secret),
+                TransportErrorKind::Connect,
+            ),
+            (
+                Error::new(ErrorKind::TimedOut, secret),
+                TransportErrorKind::Timeout,
+            ),
+            (
+                Error::new(ErrorKind::UnexpectedEof, secret),
+                TransportErrorKind::Other,
+            ),
+            (Error::from_raw_os_error(111), TransportErrorKind::Connect),
+        ] {
+            let mapped = TransportError::from_io(&error);
+            assert_eq!(mapped.kind(), kind, "{error:?}");
+            let source = StdError::source(&mapped).expect("a cause");
+            let shown = format!("{mapped} {mapped:?} {source} {source:?}");
+            assert!(!shown.contains("SECRET"), "{shown}");
         }
     }
 }

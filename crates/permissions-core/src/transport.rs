@@ -37,7 +37,7 @@ pub use crate::engine::{AsyncPacer, Call, Feedback, Next, Pacer, RefreshStep, Se
 pub use crate::pacing::{LocalPacer, PacerState, Window};
 pub use crate::retry::{Failure, RetryDecision};
 pub use crate::seam::{
-    AsyncTransport, Body, HttpRequest, HttpResponse, SyncTransport, TransportError,
+    AsyncTransport, Body, CappedBody, HttpRequest, HttpResponse, SyncTransport, TransportError,
     TransportErrorKind, TransportSlot,
 };
 

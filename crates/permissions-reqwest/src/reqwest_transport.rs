@@ -4,20 +4,16 @@ use std::fmt;
 
 use permissions_core::error::CallError;
 use permissions_core::transport::{
-    AsyncTransport, ClientConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
+    AsyncTransport, CappedBody, ClientConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT, HttpRequest, HttpResponse, TransportError, TransportErrorKind,
 };
-
-/// The most a body's first allocation reserves, whatever its `Content-Length` announces: the
-/// rest grows with what actually arrives.
-const FIRST_ALLOCATION: usize = 64 * 1024;
 
 /// Sends the core's requests with a [`reqwest::Client`] and reads the answers into values.
 ///
 /// Every response header is kept (so `Retry-After` reaches the retry policy). The body is read
-/// chunk by chunk and the read stops as soon as it passes the cap: an endless or huge body
-/// costs at most the cap plus one chunk of memory. A `Content-Length` over the cap is refused
-/// before any of the body is read, and one under it reserves at most 64 KiB up front.
+/// chunk by chunk through the core's [`CappedBody`]: an endless or huge body costs at most the
+/// cap plus one chunk of memory, a `Content-Length` over the cap is refused before any of the
+/// body is read, and one under it reserves at most 64 KiB up front.
 ///
 /// Errors carry no URL (`reqwest::Error::without_url`). They are classified for the retry
 /// policy: `is_timeout()` gives [`TransportErrorKind::Timeout`], `is_connect()`
@@ -98,27 +94,15 @@ impl ReqwestTransport {
         let request = http::Request::from_parts(parts, body.into_vec());
         let request = reqwest::Request::try_from(request).map_err(classify)?;
         let mut response = self.client.execute(request).await.map_err(classify)?;
-
-        let limit = self.max_response_bytes;
-        let announced = response.content_length();
-        if announced.is_some_and(|len| len > limit as u64) {
-            return Err(TransportError::body_too_large(limit));
-        }
+        let mut body = CappedBody::new(self.max_response_bytes, response.content_length())?;
         let status = response.status();
         let version = response.version();
         let headers = std::mem::take(response.headers_mut());
-
-        // An announced length is a hint from the server, not a promise: reserve a little.
-        let first = announced.map_or(0, |len| len.min(FIRST_ALLOCATION as u64) as usize);
-        let mut body = Vec::with_capacity(first);
         while let Some(chunk) = response.chunk().await.map_err(classify)? {
-            if chunk.len() > limit - body.len() {
-                return Err(TransportError::body_too_large(limit));
-            }
-            body.extend_from_slice(&chunk);
+            body.push(&chunk)?;
         }
 
-        let mut answer = http::Response::new(body);
+        let mut answer = http::Response::new(body.into_vec());
         *answer.status_mut() = status;
         *answer.version_mut() = version;
         *answer.headers_mut() = headers;

@@ -5,7 +5,7 @@ use std::io::{self, Read};
 use std::time::Duration;
 
 use permissions_core::transport::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, HttpRequest,
+    CappedBody, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, HttpRequest,
     HttpResponse, SyncTransport, TransportError, TransportErrorKind,
 };
 use ureq::config::{Config, IpFamily};
@@ -17,8 +17,8 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 const IDLE_CONNECTIONS_PER_HOST: usize = 64;
 /// Idle connections kept in all.
 const IDLE_CONNECTIONS: usize = 256;
-/// The most a body's first allocation reserves, whatever its `Content-Length` announces.
-const FIRST_ALLOCATION: usize = 64 * 1024;
+/// The read buffer a body comes through into the core's [`CappedBody`].
+const READ_BUFFER: usize = 8 * 1024;
 
 /// A blocking transport over a [`ureq::Agent`]: sends an [`HttpRequest`], returns the whole
 /// [`HttpResponse`] with every header (so `Retry-After` reaches the retry policy).
@@ -171,15 +171,25 @@ impl SyncTransport for UreqTransport {
     fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         let response = self.run(request).map_err(transport_error)?;
         let (mut parts, mut body) = response.into_parts();
-        let announced = body.content_length();
-        let bytes = read_capped(&mut body.as_reader(), self.max_response_bytes, announced)
-            .map_err(|e| match e {
-                ReadError::TooLarge => TransportError::body_too_large(self.max_response_bytes),
-                ReadError::Io(e) => transport_error(ureq::Error::from(e)),
-            })?;
+        let capped = CappedBody::new(self.max_response_bytes, body.content_length())?;
+        let bytes = read_capped(&mut body.as_reader(), capped)?;
         // ureq's extensions hold the request URL (query included); nothing downstream needs them.
         parts.extensions.clear();
         Ok(http::Response::from_parts(parts, bytes))
+    }
+}
+
+/// Reads `reader` to its end into `body`, which stops at its cap.
+fn read_capped(reader: &mut impl Read, mut body: CappedBody) -> Result<Vec<u8>, TransportError> {
+    let mut buffer = [0; READ_BUFFER];
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => return Ok(body.into_vec()),
+            Ok(n) => body.push(&buffer[..n])?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // ureq's reader wraps its own errors (a time-out) into `io::Error`; this unwraps them.
+            Err(e) => return Err(transport_error(ureq::Error::from(e))),
+        }
     }
 }
 
@@ -227,34 +237,6 @@ fn literal_address(uri: &http::Uri) -> Option<std::net::SocketAddr> {
     Some(std::net::SocketAddr::new(ip, port))
 }
 
-enum ReadError {
-    TooLarge,
-    Io(io::Error),
-}
-
-/// Reads at most `cap` bytes; one more is a body too large. The first allocation trusts an
-/// announced length only up to [`FIRST_ALLOCATION`]: the rest grows with what arrives.
-fn read_capped(
-    reader: &mut impl Read,
-    cap: usize,
-    announced: Option<u64>,
-) -> Result<Vec<u8>, ReadError> {
-    if announced.is_some_and(|len| len > cap as u64) {
-        return Err(ReadError::TooLarge);
-    }
-    let first = announced.map_or(FIRST_ALLOCATION.min(8 * 1024), |len| len as usize);
-    let mut body = Vec::with_capacity(first.min(FIRST_ALLOCATION).min(cap));
-    let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
-    reader
-        .take(limit)
-        .read_to_end(&mut body)
-        .map_err(ReadError::Io)?;
-    if body.len() > cap {
-        return Err(ReadError::TooLarge);
-    }
-    Ok(body)
-}
-
 /// Why a request failed, in our words: ureq's own messages can quote a URL or a header.
 type Cause = Box<dyn std::error::Error + Send + Sync>;
 
@@ -268,7 +250,7 @@ pub(crate) fn transport_error(err: ureq::Error) -> TransportError {
         ureq::Error::Timeout(phase) => (Timeout, format!("timed out ({phase})").into()),
         ureq::Error::HostNotFound => (Connect, said("host not found")),
         ureq::Error::ConnectionFailed => (Connect, said("connection failed")),
-        ureq::Error::Io(e) => io_cause(e),
+        ureq::Error::Io(e) => return io_error(&e),
         ureq::Error::BodyExceedsLimit(limit) => {
             return TransportError::body_too_large(usize::try_from(limit).unwrap_or(usize::MAX));
         }
@@ -298,34 +280,17 @@ pub(crate) fn transport_error(err: ureq::Error) -> TransportError {
     TransportError::with_source(kind, cause)
 }
 
-fn io_cause(e: io::Error) -> (TransportErrorKind, Cause) {
-    use io::ErrorKind as K;
+/// An I/O failure: a rustls one by its own kind, anything else as the core classifies it.
+fn io_error(e: &io::Error) -> TransportError {
     #[cfg(feature = "rustls")]
     if let Some(tls) = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
-        return tls_cause(tls);
+        let (kind, cause) = tls_cause(tls);
+        return TransportError::with_source(kind, cause);
     }
-    let kind = match e.kind() {
-        K::ConnectionRefused
-        | K::HostUnreachable
-        | K::NetworkUnreachable
-        | K::AddrNotAvailable
-        | K::NetworkDown => TransportErrorKind::Connect,
-        K::TimedOut | K::WouldBlock => TransportErrorKind::Timeout,
-        _ => TransportErrorKind::Other,
-    };
-    // Only the operating system's own text is kept; ureq's and any wrapped error's texts are
-    // replaced by the kind's description.
-    let cause = match e.raw_os_error() {
-        Some(code) => Box::new(io::Error::from_raw_os_error(code)),
-        None if e.kind() == K::UnexpectedEof => {
-            said("the connection closed before the answer was complete")
-        }
-        None => Box::new(io::Error::from(e.kind())),
-    };
-    (kind, cause)
+    TransportError::from_io(e)
 }
 
 /// A rustls failure: the handshake ones (the certificate, the peer's protocol) happen before
@@ -349,32 +314,21 @@ fn tls_cause(tls: &rustls::Error) -> (TransportErrorKind, Cause) {
 mod tests {
     use super::*;
 
-    fn read(total: usize, cap: usize, announced: Option<u64>) -> Result<Vec<u8>, &'static str> {
-        let body = vec![b'x'; total];
-        read_capped(&mut body.as_slice(), cap, announced).map_err(|e| match e {
-            ReadError::TooLarge => "too large",
-            ReadError::Io(_) => "io",
-        })
-    }
-
     #[test]
-    fn bodies_are_read_whole_up_to_the_cap_and_refused_past_it() {
-        for (total, cap, announced) in [(0, 0, None), (10, 10, Some(10)), (99_999, 100_000, None)] {
-            assert_eq!(read(total, cap, announced).unwrap().len(), total);
+    fn a_body_is_read_through_the_cap_in_buffers() {
+        let read = |total: usize, cap: usize| {
+            let body = vec![b'x'; total];
+            read_capped(&mut body.as_slice(), CappedBody::new(cap, None).unwrap())
+        };
+        for (total, cap) in [
+            (0, 0),
+            (READ_BUFFER * 3 + 1, READ_BUFFER * 3 + 1),
+            (10, 100_000),
+        ] {
+            assert_eq!(read(total, cap).unwrap().len(), total);
         }
-        assert_eq!(read(11, 10, None), Err("too large"));
-        assert_eq!(read(0, 10, Some(11)), Err("too large"));
-    }
-
-    #[test]
-    fn an_announced_length_is_not_trusted_for_the_first_allocation() {
-        // A cap of `usize::MAX` and a huge announced length: no "capacity overflow" panic,
-        // and no more than 64 KiB reserved before the bytes arrive.
-        for announced in [u64::MAX, 10_000_000] {
-            let body = read(10, usize::MAX, Some(announced)).unwrap();
-            assert_eq!(body.len(), 10);
-            assert!(body.capacity() <= FIRST_ALLOCATION, "{}", body.capacity());
-        }
+        let too_large = read(READ_BUFFER * 2 + 1, READ_BUFFER * 2).unwrap_err();
+        assert_eq!(too_large.kind(), TransportErrorKind::BodyTooLarge);
     }
 
     #[test]
