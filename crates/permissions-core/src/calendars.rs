@@ -177,17 +177,84 @@ pub struct Calendar {
 /// Liberal readers for fields whose exact type the API does not document: each reads any JSON
 /// value and keeps what it can, so that one odd field never fails a whole answer.
 pub(crate) mod lenient {
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
     use serde::{Deserialize, Deserializer};
-    use serde_json::Value;
 
     use super::{CalendarPermissionLevel, ProviderName};
 
-    /// Text: a string, or a number's text; anything else is absent.
+    /// One JSON value as a lenient field sees it: a scalar (text borrowed from the body where
+    /// it has no escapes), or `Other` for `null`, arrays and objects (skipped, not built).
+    enum Scalar<'a> {
+        Text(Cow<'a, str>),
+        Unsigned(u64),
+        Signed(i64),
+        Float(f64),
+        Bool(bool),
+        Other,
+    }
+
+    impl<'de> Deserialize<'de> for Scalar<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Scalars;
+            impl<'de> Visitor<'de> for Scalars {
+                type Value = Scalar<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("any JSON value")
+                }
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar::Text(Cow::Borrowed(v)))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar::Text(Cow::Owned(v.to_owned())))
+                }
+                fn visit_string<E>(self, v: String) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar::Text(Cow::Owned(v)))
+                }
+                fn visit_u64<E>(self, v: u64) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar::Unsigned(v))
+                }
+                fn visit_i64<E>(self, v: i64) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar::Signed(v))
+                }
+                fn visit_f64<E>(self, v: f64) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar::Float(v))
+                }
+                fn visit_bool<E>(self, v: bool) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar::Bool(v))
+                }
+                fn visit_unit<E>(self) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar::Other)
+                }
+                fn visit_none<E>(self) -> Result<Scalar<'de>, E> {
+                    Ok(Scalar::Other)
+                }
+                fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Scalar<'de>, D::Error> {
+                    Scalar::deserialize(d)
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'de>, A::Error> {
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    Ok(Scalar::Other)
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'de>, A::Error> {
+                    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                    Ok(Scalar::Other)
+                }
+            }
+            d.deserialize_any(Scalars)
+        }
+    }
+
+    /// Text: a string, or a number's text (as JSON writes it); anything else is absent.
     pub(crate) fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        Ok(match Value::deserialize(d)? {
-            Value::String(s) => Some(s),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
+        Ok(match Scalar::deserialize(d)? {
+            Scalar::Text(s) => Some(s.into_owned()),
+            Scalar::Unsigned(n) => Some(n.to_string()),
+            Scalar::Signed(n) => Some(n.to_string()),
+            Scalar::Float(f) => serde_json::Number::from_f64(f).map(|n| n.to_string()),
+            Scalar::Bool(_) | Scalar::Other => None,
         })
     }
 
@@ -198,10 +265,10 @@ pub(crate) mod lenient {
 
     /// A flag: `true`/`false`, as JSON or as text; anything else is absent.
     pub(crate) fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-        Ok(match Value::deserialize(d)? {
-            Value::Bool(b) => Some(b),
-            Value::String(s) if s == "true" => Some(true),
-            Value::String(s) if s == "false" => Some(false),
+        Ok(match Scalar::deserialize(d)? {
+            Scalar::Bool(b) => Some(b),
+            Scalar::Text(s) if s == "true" => Some(true),
+            Scalar::Text(s) if s == "false" => Some(false),
             _ => None,
         })
     }
@@ -215,21 +282,23 @@ pub(crate) mod lenient {
     /// negative, non-finite or anything else is absent.
     pub(crate) fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
         let from_float = |f: f64| (f.is_finite() && f >= 0.0).then_some(f as u64);
-        Ok(match Value::deserialize(d)? {
-            Value::Number(n) => n.as_u64().or_else(|| n.as_f64().and_then(from_float)),
-            Value::String(s) => s
+        Ok(match Scalar::deserialize(d)? {
+            Scalar::Unsigned(n) => Some(n),
+            Scalar::Signed(n) => from_float(n as f64),
+            Scalar::Float(f) => from_float(f),
+            Scalar::Text(s) => s
                 .trim()
                 .parse::<u64>()
                 .ok()
                 .or_else(|| s.trim().parse::<f64>().ok().and_then(from_float)),
-            _ => None,
+            Scalar::Bool(_) | Scalar::Other => None,
         })
     }
 
     /// The provider; anything but a string is an empty [`ProviderName::Other`].
     pub(crate) fn provider<'de, D: Deserializer<'de>>(d: D) -> Result<ProviderName, D::Error> {
-        Ok(match Value::deserialize(d)? {
-            Value::String(s) => ProviderName::parse(&s),
+        Ok(match Scalar::deserialize(d)? {
+            Scalar::Text(s) => ProviderName::parse(&s),
             _ => no_provider(),
         })
     }
@@ -243,8 +312,8 @@ pub(crate) mod lenient {
     pub(crate) fn level<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<CalendarPermissionLevel>, D::Error> {
-        Ok(match Value::deserialize(d)? {
-            Value::String(s) => Some(CalendarPermissionLevel::parse(&s)),
+        Ok(match Scalar::deserialize(d)? {
+            Scalar::Text(s) => Some(CalendarPermissionLevel::parse(&s)),
             _ => None,
         })
     }
@@ -328,6 +397,95 @@ mod tests {
     use super::*;
     use crate::data_center::DataCenter;
     use crate::secret::AccessToken;
+
+    /// The lenient readers as first written, over `serde_json::Value`: the borrowing
+    /// visitor must read every JSON value the same way.
+    mod by_value {
+        use serde_json::Value;
+
+        pub(super) fn string(v: &Value) -> Option<String> {
+            match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }
+        }
+
+        pub(super) fn bool(v: &Value) -> Option<bool> {
+            match v {
+                Value::Bool(b) => Some(*b),
+                Value::String(s) if s == "true" => Some(true),
+                Value::String(s) if s == "false" => Some(false),
+                _ => None,
+            }
+        }
+
+        pub(super) fn seconds(v: &Value) -> Option<u64> {
+            let from_float = |f: f64| (f.is_finite() && f >= 0.0).then_some(f as u64);
+            match v {
+                Value::Number(n) => n.as_u64().or_else(|| n.as_f64().and_then(from_float)),
+                Value::String(s) => s
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .or_else(|| s.trim().parse::<f64>().ok().and_then(from_float)),
+                _ => None,
+            }
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+        let scalar = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<u64>().prop_map(|n| json!(n)),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| json!(f)),
+            prop_oneof![
+                Just("true".to_owned()),
+                Just("false".to_owned()),
+                Just(" 42 ".to_owned()),
+                Just("1.5e3".to_owned()),
+                "\\PC{0,12}",
+            ]
+            .prop_map(Value::String),
+        ];
+        scalar.prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z]{1,3}", inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn lenient_readers_read_every_value_as_they_did_over_serde_json_value(
+            value in json_value()
+        ) {
+            // Through a body (so that strings without escapes are borrowed), as a field.
+            #[derive(serde::Deserialize)]
+            struct Fields {
+                #[serde(default, deserialize_with = "lenient::string")]
+                s: Option<String>,
+                #[serde(default, deserialize_with = "lenient::bool")]
+                b: Option<bool>,
+                #[serde(default, deserialize_with = "lenient::seconds")]
+                n: Option<u64>,
+            }
+            let body = serde_json::json!({ "s": value, "b": value, "n": value }).to_string();
+            let read: Fields = serde_json::from_str(&body).expect("any value is read");
+            // The reference reads the same text (serde_json parses floats to within an ULP of
+            // what wrote them, the same way for both).
+            let parsed: serde_json::Value = serde_json::from_str(&body).expect("valid JSON");
+            proptest::prop_assert_eq!(read.s, by_value::string(&parsed["s"]));
+            proptest::prop_assert_eq!(read.b, by_value::bool(&parsed["b"]));
+            proptest::prop_assert_eq!(read.n, by_value::seconds(&parsed["n"]));
+        }
+    }
 
     #[test]
     fn docs_fixture_parses_every_field() {
