@@ -11,3 +11,4 @@ mod scenarios;
 mod secret_audit;
 mod sessions;
 mod soak;
+mod traces;

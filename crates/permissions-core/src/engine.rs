@@ -40,6 +40,14 @@ use crate::retry::{Failure, RetryDecision};
 use crate::seam::{HttpRequest, HttpResponse, TransportError, TransportErrorKind};
 use crate::secret::{AccessToken, ClientCredentials, RefreshToken};
 
+/// A `debug` event of the engine (feature `tracing`); nothing without the feature.
+macro_rules! debug_event {
+    ($($event:tt)*) => {
+        #[cfg(feature = "tracing")]
+        tracing::debug!($($event)*);
+    };
+}
+
 /// What the driver should do next.
 #[derive(Debug)]
 #[must_use]
@@ -286,6 +294,29 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
         self.endpoint.name()
     }
 
+    /// The operation's span, `cronofy` with the endpoint's name: a driver runs the whole call
+    /// in it (feature `tracing`). Its events come from the engine: `answered` with the status,
+    /// `no answer` with the error, `retry` with `wait_ms` before the next attempt, `paced`
+    /// with `wait_ms` for a pacing slot. No field ever holds a token, a code, a secret, a
+    /// query or a body.
+    #[cfg(feature = "tracing")]
+    pub fn span(&self) -> tracing::Span {
+        tracing::info_span!("cronofy", endpoint = self.endpoint.name())
+    }
+
+    /// The span of the attempt about to send `request`: `attempt` with its method, its path
+    /// (never the query) and the attempt's number. A driver sends in it and hands the answer
+    /// to [`Call::on_response`] or [`Call::on_transport_error`] in it (feature `tracing`).
+    #[cfg(feature = "tracing")]
+    pub fn attempt_span(&self, request: &HttpRequest) -> tracing::Span {
+        tracing::debug_span!(
+            "attempt",
+            method = %request.method(),
+            path = request.uri().path(),
+            attempt = self.attempt,
+        )
+    }
+
     /// What to do next.
     pub fn poll(&mut self) -> Next<E::Output> {
         if let Some(next) = self.queue.pop() {
@@ -335,6 +366,7 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
             self.finish(Err(CallError::Timeout));
             return;
         }
+        debug_event!(wait_ms = wait.as_millis() as u64, "paced");
         self.queue.push(Pending::Wait(wait));
         self.phase = Phase::Holding;
     }
@@ -342,6 +374,7 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
     /// Reads the answer to the latest request. `now` dates a `Retry-After`; `jitter` (in
     /// `[0, 1]`, drawn at random by the driver) spreads back-offs.
     pub fn on_response(&mut self, response: HttpResponse, now: SystemTime, jitter: f64) {
+        debug_event!(status = response.status().as_u16(), "answered");
         let throttled = response.status() == http::StatusCode::TOO_MANY_REQUESTS;
         if self.paced {
             self.queue.push(Pending::Report(if throttled {
@@ -375,6 +408,7 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
 
     /// Reads a failure to get an answer to the latest request.
     pub fn on_transport_error(&mut self, error: TransportError, now: SystemTime, jitter: f64) {
+        debug_event!(error = %error, "no answer");
         match self.decide(&Failure::Transport(error.kind()), now, jitter) {
             Some(wait) => self.retry_after(wait),
             None => self.finish(Err(CallError::from_transport(
@@ -421,6 +455,7 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
     }
 
     fn retry_after(&mut self, wait: Duration) {
+        debug_event!(wait_ms = wait.as_millis() as u64, "retry");
         if !wait.is_zero() {
             self.queue.push(Pending::Wait(wait));
         }

@@ -106,6 +106,13 @@
 //! `Authorization` header value is marked sensitive. A request body's `Debug` shows only its
 //! length. No error holds a secret or a whole body. The wrappers hold [`secrecy`]'s
 //! `SecretString`, wiped from memory when dropped.
+//!
+//! # Features
+//! - `tracing`: the call engine's spans and events through `tracing`: a `cronofy` span per
+//!   operation and an `attempt` span per request (`transport::Call::span`,
+//!   `transport::Call::attempt_span`, which a driver enters), with the status, the error, and
+//!   each retry or pacing wait. No field holds a token, code, secret, query or body. The
+//!   transport crates' `tracing` features turn it on.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -111,7 +111,7 @@ impl Client {
         session: Option<&'a Session>,
     ) -> impl Future<Output = Result<E::Output, CallError>> + 'a {
         #[cfg(feature = "tracing")]
-        let span = tracing::info_span!("cronofy", endpoint = call.name());
+        let span = call.span();
         let run = self.run(call, session);
         #[cfg(feature = "tracing")]
         let run = tracing::Instrument::instrument(run, span);
@@ -138,43 +138,30 @@ impl Client {
                 },
                 Next::Send(request) => {
                     #[cfg(feature = "tracing")]
-                    let span = tracing::debug_span!(
-                        "attempt",
-                        method = %request.method(),
-                        path = request.uri().path(),
-                        attempt = call.attempt(),
-                    );
+                    let attempt = call.attempt_span(&request);
                     let sent = match &self.inner.transport {
                         TransportSlot::Builtin(transport) => {
                             let sent = transport.execute(request);
                             #[cfg(feature = "tracing")]
-                            let sent = tracing::Instrument::instrument(sent, span.clone());
+                            let sent = tracing::Instrument::instrument(sent, attempt.clone());
                             sent.await
                         }
                         TransportSlot::Custom(transport) => {
                             let sent = transport.send(request);
                             #[cfg(feature = "tracing")]
-                            let sent = tracing::Instrument::instrument(sent, span.clone());
+                            let sent = tracing::Instrument::instrument(sent, attempt.clone());
                             sent.await
                         }
                     };
+                    // The answer is read in the attempt's span; nothing below awaits.
                     #[cfg(feature = "tracing")]
-                    span.in_scope(|| match &sent {
-                        Err(error) => tracing::debug!(error = %error, "no answer"),
-                        Ok(response) => {
-                            tracing::debug!(status = response.status().as_u16(), "answered")
-                        }
-                    });
+                    let _attempt = attempt.entered();
                     match sent {
                         Ok(response) => call.on_response(response, SystemTime::now(), jitter()),
                         Err(error) => call.on_transport_error(error, SystemTime::now(), jitter()),
                     }
                 }
-                Next::Wait(wait) => {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(wait_ms = wait.as_millis() as u64, "waiting");
-                    tokio::time::sleep(wait).await;
-                }
+                Next::Wait(wait) => tokio::time::sleep(wait).await,
                 Next::Report(feedback) => {
                     if let Some(pacer) = pacer {
                         pacer.report(feedback, Instant::now()).await;

@@ -1,7 +1,8 @@
 //! What is `permissions-reqwest`'s own: its `ReqwestTransport` (reqwest's answers into the
 //! core's responses, every header kept, bodies capped while reading, a caller's own reqwest
-//! client), TLS, `Send` futures, the custom-transport plumbing of its builder, and its tracing
-//! spans.
+//! client), TLS, `Send` futures (with and without the `tracing` feature) and the
+//! custom-transport plumbing of its builder. Its tracing spans are the engine's, tested for
+//! every transport in `tests/conformance/traces.rs`.
 //!
 //! The behaviour every transport shares (retries, caps, timeouts, faults, sessions, secrets on
 //! every failure path) is the conformance suite's (`tests/conformance`), run through this
@@ -405,119 +406,5 @@ async fn a_call_future_holds_the_call_and_the_request_once() {
         let future = client.request_permissions(&token, &request);
         let size = std::mem::size_of_val(&future);
         assert!(size <= 2048, "a request_permissions future of {size} bytes");
-    }
-}
-
-// --- Tracing -------------------------------------------------------------------------------
-
-#[cfg(feature = "tracing")]
-mod tracing_spans {
-    use std::fmt::Write as _;
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    use tracing::field::{Field, Visit};
-    use tracing::span::{Attributes, Id, Record};
-    use tracing::{Event, Metadata, Subscriber};
-
-    use permissions_core::{AuthorizationCode, ExchangeCode};
-    use permissions_fake::{Fault, Route};
-
-    use super::*;
-
-    const REDIRECT: &str = "https://app.example.com/permissions/done";
-
-    fn client_for(fake: &FakeCronofy) -> Client {
-        Client::builder()
-            .hosts(hosts(fake))
-            .retry_policy(fast_retries())
-            .build()
-            .unwrap()
-    }
-
-    fn credentials(fake: &FakeCronofy) -> ClientCredentials {
-        ClientCredentials::new(
-            fake.seed().client_id.clone(),
-            ClientSecret::new(fake.seed().client_secret.clone()),
-        )
-    }
-
-    #[derive(Default)]
-    struct Capture {
-        next: AtomicU64,
-        lines: Mutex<Vec<String>>,
-    }
-
-    struct Fields<'a>(&'a mut String);
-
-    impl Visit for Fields<'_> {
-        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-            let _ = write!(self.0, " {}={:?}", field.name(), value);
-        }
-    }
-
-    impl Subscriber for Capture {
-        fn enabled(&self, _: &Metadata<'_>) -> bool {
-            true
-        }
-        fn new_span(&self, attrs: &Attributes<'_>) -> Id {
-            let id = self.next.fetch_add(1, Ordering::SeqCst) + 1;
-            let mut line = format!("span#{id} {}", attrs.metadata().name());
-            attrs.record(&mut Fields(&mut line));
-            self.lines.lock().unwrap().push(line);
-            Id::from_u64(id)
-        }
-        fn record(&self, span: &Id, values: &Record<'_>) {
-            let mut line = format!("record#{}", span.into_u64());
-            values.record(&mut Fields(&mut line));
-            self.lines.lock().unwrap().push(line);
-        }
-        fn record_follows_from(&self, _: &Id, _: &Id) {}
-        fn event(&self, event: &Event<'_>) {
-            let mut line = String::from("event");
-            event.record(&mut Fields(&mut line));
-            self.lines.lock().unwrap().push(line);
-        }
-        fn enter(&self, _: &Id) {}
-        fn exit(&self, _: &Id) {}
-    }
-
-    #[tokio::test]
-    async fn spans_name_the_operation_and_attempts_and_never_a_secret() {
-        let capture = Arc::new(Capture::default());
-        let _guard = tracing::dispatcher::set_default(&tracing::Dispatch::from(capture.clone()));
-
-        let fake = FakeCronofy::start().await.unwrap();
-        fake.script(Route::Calendars, [Fault::status(503)]);
-        let client = client_for(&fake);
-        client.list_calendars(&token(&fake)).await.unwrap();
-        let code = fake.issue_code(&fake.seed().account_id, REDIRECT);
-        let exchange = ExchangeCode::new(
-            credentials(&fake),
-            AuthorizationCode::new(code.clone()),
-            REDIRECT,
-        );
-        client.exchange_code(&exchange).await.unwrap();
-
-        let text = capture.lines.lock().unwrap().join("\n");
-        for expected in [
-            "cronofy endpoint=\"list_calendars\"",
-            "attempt method=GET path=\"/v1/calendars\" attempt=1",
-            "attempt=2",
-            "status=503",
-            "wait_ms=",
-            "status=200",
-            "endpoint=\"exchange_code\"",
-            "path=\"/oauth/token\"",
-        ] {
-            assert!(text.contains(expected), "{expected} not in\n{text}");
-        }
-        for secret in [
-            fake.seed().access_token.as_str(),
-            fake.seed().client_secret.as_str(),
-            code.as_str(),
-        ] {
-            assert!(!text.contains(secret), "a secret in\n{text}");
-        }
     }
 }

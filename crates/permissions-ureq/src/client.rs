@@ -6,8 +6,8 @@ use std::time::{Instant, SystemTime};
 use permissions_core::AccessToken;
 use permissions_core::error::CallError;
 use permissions_core::transport::{
-    Backend, Call, ClientConfig, ClientParts, Endpoint, HttpRequest, HttpResponse, LocalPacer,
-    Next, Pacer, SyncTransport, TransportError, TransportSlot,
+    Backend, Call, ClientConfig, ClientParts, Endpoint, LocalPacer, Next, Pacer, SyncTransport,
+    TransportSlot,
 };
 
 use crate::session::Session;
@@ -114,7 +114,7 @@ impl Client {
     ) -> Result<E::Output, CallError> {
         let pacer = self.inner.pacer.as_deref();
         #[cfg(feature = "tracing")]
-        let _span = tracing::info_span!("cronofy", endpoint = call.name()).entered();
+        let _span = call.span().entered();
         loop {
             match call.poll() {
                 Next::Pace => call
@@ -122,15 +122,19 @@ impl Client {
                 Next::Hold => {
                     call.on_hold(pacer.map_or_else(Default::default, |p| p.hold(Instant::now())))
                 }
-                Next::Send(request) => match self.send(request, call.attempt()) {
-                    Ok(response) => call.on_response(response, SystemTime::now(), jitter()),
-                    Err(error) => call.on_transport_error(error, SystemTime::now(), jitter()),
-                },
-                Next::Wait(wait) => {
+                Next::Send(request) => {
                     #[cfg(feature = "tracing")]
-                    tracing::debug!(wait_ms = wait.as_millis() as u64, "waiting");
-                    std::thread::sleep(wait);
+                    let _attempt = call.attempt_span(&request).entered();
+                    let sent = match &self.inner.transport {
+                        TransportSlot::Builtin(transport) => transport.send(request),
+                        TransportSlot::Custom(transport) => transport.send(request),
+                    };
+                    match sent {
+                        Ok(response) => call.on_response(response, SystemTime::now(), jitter()),
+                        Err(error) => call.on_transport_error(error, SystemTime::now(), jitter()),
+                    }
                 }
+                Next::Wait(wait) => std::thread::sleep(wait),
                 Next::Report(feedback) => {
                     if let Some(pacer) = pacer {
                         pacer.report(feedback, Instant::now());
@@ -146,27 +150,6 @@ impl Client {
                 unknown => return Err(unknown.unknown()),
             }
         }
-    }
-
-    fn send(&self, request: HttpRequest, _attempt: u32) -> Result<HttpResponse, TransportError> {
-        #[cfg(feature = "tracing")]
-        let _span = tracing::debug_span!(
-            "attempt",
-            method = %request.method(),
-            path = request.uri().path(),
-            attempt = _attempt,
-        )
-        .entered();
-        let sent = match &self.inner.transport {
-            TransportSlot::Builtin(transport) => transport.send(request),
-            TransportSlot::Custom(transport) => transport.send(request),
-        };
-        #[cfg(feature = "tracing")]
-        match &sent {
-            Ok(response) => tracing::debug!(status = response.status().as_u16(), "answered"),
-            Err(error) => tracing::debug!(error = %error, "no answer"),
-        }
-        sent
     }
 
     /// The single-flight refresh under `session`'s lock (see
