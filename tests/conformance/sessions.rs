@@ -13,7 +13,7 @@ use permissions_core::{
 };
 use permissions_fake::{FakeCronofy, Fault, Route};
 
-use crate::drivers::{Driver, RefreshHook, SessionDriver};
+use crate::drivers::{Driver, Failure, RefreshHook, SessionDriver};
 use crate::scenarios::{
     assert_no_secret, credentials, each, each_with, request, requests_to, token,
 };
@@ -103,16 +103,7 @@ fn concurrent_401s_share_one_failed_refresh() {
         let mut shown = Vec::new();
         for (result, _) in results {
             let failure = result.expect_err("the refresh failed");
-            assert!(
-                matches!(
-                    *failure.error,
-                    CallError::Api(ApiError::BadRequest {
-                        code: OAuthErrorCode::InvalidGrant,
-                        ..
-                    })
-                ),
-                "{failure:?}"
-            );
+            assert_invalid_grant(&failure);
             assert_no_secret(fake, &failure);
             shown.push(failure.display);
         }
@@ -217,16 +208,7 @@ fn a_failed_refresh_is_reported_and_a_call_retried_once_only() {
             hook.clone(),
         );
         let failure = unknown.list_calendars().unwrap_err();
-        assert!(
-            matches!(
-                *failure.error,
-                CallError::Api(ApiError::BadRequest {
-                    code: OAuthErrorCode::InvalidGrant,
-                    ..
-                })
-            ),
-            "{failure:?}"
-        );
+        assert_invalid_grant(&failure);
         assert_no_secret(fake, &failure);
         assert!(!failure.display.contains("unknown-refresh-token"));
         assert_eq!(requests_to(fake, "/v1/calendars"), 1);
@@ -253,4 +235,18 @@ fn a_failed_refresh_is_reported_and_a_call_retried_once_only() {
         assert_eq!(requests_to(fake, "/v1/calendars"), 2);
         assert_eq!(requests_to(fake, "/oauth/token"), 1);
     });
+}
+
+/// The refresh's own answer: Cronofy refused the refresh token (`invalid_grant`).
+fn assert_invalid_grant(failure: &Failure) {
+    assert!(
+        matches!(
+            *failure.error,
+            CallError::Api(ApiError::BadRequest {
+                code: OAuthErrorCode::InvalidGrant,
+                ..
+            })
+        ),
+        "{failure:?}"
+    );
 }

@@ -5,8 +5,9 @@
 //! `cargo bench -p permissions-core` (about 30 s on 2 cores, after the build). One group per
 //! path; in each, `ours` is the crate and `baseline` the hand-written equivalent.
 
+mod common;
+
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use permissions_core::http::{self, HeaderValue, header};
@@ -277,16 +278,9 @@ fn parse_calendar_list(c: &mut Criterion) {
     group.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(50)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = build_request, parse_url_response, parse_accepted_response, parse_callback,
         parse_calendar_list
 }

@@ -7,6 +7,8 @@
 //! threads a sample is the wall time of 16 threads sharing the iterations, divided by the
 //! iterations: nanoseconds per decision for the whole process.
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::{Barrier, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -96,16 +98,9 @@ fn sixteen_threads(c: &mut Criterion) {
     group.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(50)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = one_thread, sixteen_threads
 }
 criterion_main!(benches);

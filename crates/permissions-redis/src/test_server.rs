@@ -53,25 +53,22 @@ impl RedisServer {
     /// Starts one on a unix socket; `None` (after a message) when redis-server is missing
     /// outside CI.
     pub fn start() -> Option<Self> {
-        if !available() {
-            return None;
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("permissions-redis")
-            .tempdir()
-            .expect("a temporary directory");
-        let socket = dir.path().join("redis.sock");
-        let mut server = Self {
-            child: None,
-            dir,
-            listen: Listen::Unix(socket),
-        };
-        server.restart();
-        Some(server)
+        Self::start_with(|dir| Listen::Unix(dir.join("redis.sock")))
     }
 
     /// Starts one on a loopback TCP port chosen by the OS.
     pub fn start_tcp() -> Option<Self> {
+        Self::start_with(|_| {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .expect("a free loopback port")
+                .port();
+            Listen::Tcp(port)
+        })
+    }
+
+    /// Starts one with its files in a new temporary directory, listening where `listen` says.
+    fn start_with(listen: impl FnOnce(&std::path::Path) -> Listen) -> Option<Self> {
         if !available() {
             return None;
         }
@@ -79,14 +76,11 @@ impl RedisServer {
             .prefix("permissions-redis")
             .tempdir()
             .expect("a temporary directory");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free loopback port")
-            .port();
+        let listen = listen(dir.path());
         let mut server = Self {
             child: None,
             dir,
-            listen: Listen::Tcp(port),
+            listen,
         };
         server.restart();
         Some(server)
