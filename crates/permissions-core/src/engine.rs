@@ -216,7 +216,7 @@ impl Pacer for LocalPacer {
     }
     fn hold(&self, now: Instant) -> Duration {
         let now = self.micros(now);
-        Duration::from_micros(self.state().blocked_until.saturating_sub(now))
+        Duration::from_micros(LocalPacer::hold(self, now).saturating_sub(now))
     }
 }
 
@@ -352,11 +352,8 @@ impl<'a, E: Endpoint + ?Sized> Call<'a, E> {
 
     /// The pacer's answer to [`Next::Hold`]: everyone holds off `wait` longer (zero: send).
     pub fn on_hold(&mut self, wait: Duration) {
-        if wait.is_zero() {
-            self.phase = Phase::SlotTaken;
-        } else {
-            self.pace_wait(wait);
-        }
+        // The same rule as a slot's first answer: zero sends, anything else waits and asks again.
+        self.on_paced(wait);
     }
 
     /// Waits `wait` for pacing, then checks again; a total past the time-out fails the call.
@@ -621,9 +618,10 @@ impl SessionState {
     /// After a 401 on a call that started having `seen`; call it holding the refresh lock.
     pub fn begin_refresh(&self, seen: Seen) -> RefreshStep {
         let tokens = self.read();
-        if tokens.generation != seen.generation {
-            RefreshStep::Retry(tokens.access.clone())
-        } else if tokens.refreshes != seen.refreshes {
+        // A refresh finished since this call started: its token is the one to retry with,
+        // unless the latest refresh failed (then that token was refused too, and its refresh
+        // token with it: report that error, whatever succeeded before it).
+        if tokens.refreshes != seen.refreshes || tokens.generation != seen.generation {
             match &tokens.failure {
                 Some(err) => RefreshStep::Failed(err.clone()),
                 None => RefreshStep::Retry(tokens.access.clone()),
@@ -704,6 +702,34 @@ mod tests {
     }
 
     const LIST: &str = r#"{"calendars":[]}"#;
+
+    #[test]
+    fn callers_held_by_a_429_wake_spaced_not_together() {
+        // Twenty callers reserve their slots, then a 429 arrives: each asks `hold` when its
+        // slot comes due. They must not all be told to send the moment the block ends.
+        let pacer = LocalPacer::new(PacingConfig::cronofy_default());
+        let start = Instant::now();
+        let slots: Vec<Instant> = (0..20)
+            .map(|_| start + Pacer::reserve(&pacer, start))
+            .collect();
+        Pacer::report(
+            &pacer,
+            Feedback::Throttled,
+            start + Duration::from_millis(1),
+        );
+        let mut wakes: Vec<Instant> = slots[1..]
+            .iter()
+            .map(|&slot| slot + Pacer::hold(&pacer, slot))
+            .collect();
+        wakes.sort();
+        for pair in wakes.windows(2) {
+            assert!(
+                pair[1] - pair[0] >= Duration::from_millis(20),
+                "two callers wake {:?} apart",
+                pair[1] - pair[0]
+            );
+        }
+    }
 
     /// Drives a paced call the way the transports do, on a clock that only moves when the
     /// engine says wait: every step it asked for, in order.
@@ -826,6 +852,34 @@ mod tests {
         assert!(matches!(
             state.begin_refresh(state.current().1),
             RefreshStep::Refresh(_)
+        ));
+    }
+
+    #[test]
+    fn a_call_two_refreshes_behind_gets_the_latest_refresh_failure() {
+        let state = SessionState::new(
+            ClientCredentials::new("id", crate::secret::ClientSecret::new("s")),
+            AccessToken::new("first"),
+            RefreshToken::new("r"),
+        );
+        let early = state.current().1;
+        // One refresh succeeds, the next one fails.
+        let RefreshStep::Refresh(_) = state.begin_refresh(early) else {
+            panic!()
+        };
+        let tokens = crate::oauth::TokenResponse::parse(
+            br#"{"token_type":"bearer","access_token":"second","expires_in":3600}"#,
+        )
+        .expect("a token answer");
+        assert!(state.finish_refresh(Ok(tokens)).is_ok());
+        let RefreshStep::Refresh(_) = state.begin_refresh(state.current().1) else {
+            panic!()
+        };
+        assert!(state.finish_refresh(Err(CallError::Timeout)).is_err());
+        // The call that started before both must not retry with the refused token.
+        assert!(matches!(
+            state.begin_refresh(early),
+            RefreshStep::Failed(CallError::Timeout)
         ));
     }
 }

@@ -788,6 +788,32 @@ impl PacerState {
         self.penalty = penalty.saturating_mul(2).min(config.max_penalty_us);
     }
 
+    /// When a caller whose reserved slot came due at `now` may send: `now`, unless a 429 since
+    /// holds everyone off. Then its slot is given up and a new one reserved, which
+    /// [`PacerState::throttled`] placed after the block at the steady rate: callers that were
+    /// waiting for their slots do not all wake together when the block ends.
+    ///
+    /// ```
+    /// use permissions_core::transport::PacerState;
+    /// use permissions_core::PacingConfig;
+    ///
+    /// let config = PacingConfig::cronofy_default();
+    /// let mut state = PacerState::default();
+    /// let slots: Vec<u64> = (0..20).map(|_| state.reserve(&config, 0)).collect();
+    /// assert_eq!(state.hold(&config, slots[1]), slots[1]); // nothing holds
+    /// state.throttled(&config, 1_000);
+    /// let woken: Vec<u64> = slots[2..5].iter().map(|&at| state.hold(&config, at)).collect();
+    /// // Spaced at the steady rate of the slowest window (500/min), not all at 1_001_000.
+    /// assert_eq!(woken, [1_001_000, 1_124_498, 1_247_996]);
+    /// ```
+    pub fn hold(&mut self, config: &PacingConfig, now: u64) -> u64 {
+        if self.blocked_until > now {
+            self.reserve(config, now)
+        } else {
+            now
+        }
+    }
+
     /// A request succeeded: the next 429's penalty is the first one again. A block already
     /// set stays.
     ///
@@ -928,6 +954,21 @@ impl LocalPacer {
     /// ```
     pub fn throttled(&self, now_us: u64) {
         self.lock().throttled(&self.config, now_us);
+    }
+
+    /// [`PacerState::hold`]: when a caller whose slot came due at `now_us` may send.
+    ///
+    /// ```
+    /// use permissions_core::transport::{LocalPacer};
+    /// use permissions_core::{PacingConfig};
+    /// let pacer = LocalPacer::new(PacingConfig::cronofy_default());
+    /// let slot = pacer.reserve(0);
+    /// pacer.throttled(0);
+    /// assert_eq!(pacer.hold(slot), 1_000_000);
+    /// assert_eq!(pacer.hold(slot), 1_123_498); // the next caller, spaced
+    /// ```
+    pub fn hold(&self, now_us: u64) -> u64 {
+        self.lock().hold(&self.config, now_us)
     }
 
     /// [`PacerState::succeeded`]: a request went through.
