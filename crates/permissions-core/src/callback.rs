@@ -32,10 +32,7 @@ use std::borrow::Cow;
 use url::Url;
 
 use crate::error::{BuildError, CallbackError, Mismatch, clean_snippet};
-use crate::redirect_uri::{
-    PERMISSIONS_RESERVED, add_state, parse_redirect_uri, redacted_url, refuse_reserved,
-    validate_written_state,
-};
+use crate::redirect_uri::{permissions_redirect_uri, redacted_url};
 use crate::secret::{REDACTED, constant_time_eq};
 
 /// What the user decided.
@@ -75,12 +72,7 @@ impl CallbackCheck {
     /// parameter Cronofy adds on the way back (`error`, and `code`, which an OAuth return
     /// carries), an empty or too long state, a URI carrying a different state.
     pub fn new(redirect_uri: &str, state: Option<&str>) -> Result<Self, BuildError> {
-        let mut url = parse_redirect_uri(redirect_uri).map_err(BuildError::RedirectUri)?;
-        refuse_reserved(&url, PERMISSIONS_RESERVED).map_err(BuildError::RedirectUri)?;
-        match state {
-            Some(state) => add_state(&mut url, state).map_err(BuildError::State)?,
-            None => validate_written_state(&url).map_err(BuildError::State)?,
-        }
+        let url = permissions_redirect_uri(redirect_uri, state)?;
         let required = required_params(&url, state.is_some())
             .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())))
             .collect();

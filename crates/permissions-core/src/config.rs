@@ -37,8 +37,6 @@ pub trait Backend: Sized {
     /// The in-process pacer, as this backend's pacer type.
     fn local_pacer(pacer: LocalPacer) -> Arc<Self::Pacer>;
 
-    /// Makes the client. `transport` is `None` when the built-in one should be used; `pacer`
-    /// is `None` when pacing is off.
     /// The built-in transport for `config` (its time-outs and cap), when the builder was given
     /// none.
     fn builtin_transport(config: &ClientConfig) -> Result<Self::Transport, CallError>;

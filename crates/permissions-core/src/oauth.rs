@@ -29,7 +29,8 @@ use crate::data_center::BaseUrl;
 use crate::endpoint::{Endpoint, RequestContext, request_builder, success_body, with_json_body};
 use crate::error::{BuildError, CallbackError, DecodeError, ResponseError, StateProblem};
 use crate::redirect_uri::{
-    parse_redirect_uri, redacted_url, refuse_reserved, validate_state, validate_written_state,
+    PERMISSIONS_RESERVED, parse_redirect_uri, redacted_raw_url, refuse_reserved, validate_state,
+    validate_written_state,
 };
 use crate::seam::{HttpRequest, HttpResponse};
 use crate::secret::{AccessToken, AuthorizationCode, ClientCredentials, REDACTED, RefreshToken};
@@ -75,10 +76,7 @@ fn debug_authorization(
     state: Option<&str>,
     options: (Option<bool>, Option<&str>, Option<&str>),
 ) -> std::fmt::Result {
-    let redirect_uri = match Url::parse(redirect_uri) {
-        Ok(url) => redacted_url(&url),
-        Err(_) => redirect_uri.to_owned(),
-    };
+    let redirect_uri = redacted_raw_url(redirect_uri);
     f.debug_struct(name)
         .field("client_id", &client_id)
         .field("redirect_uri", &redirect_uri)
@@ -239,7 +237,9 @@ impl AuthorizationRequestBuilder {
         non_empty("client_id", &self.client_id)?;
         let redirect_uri =
             parse_redirect_uri(&self.redirect_uri).map_err(BuildError::RedirectUri)?;
-        refuse_reserved(&redirect_uri, &["code", "error"]).map_err(BuildError::RedirectUri)?;
+        // The same names a permissions return must not carry: the one an OAuth return adds
+        // (`code`), and `error`.
+        refuse_reserved(&redirect_uri, PERMISSIONS_RESERVED).map_err(BuildError::RedirectUri)?;
         if self.scope.is_empty() {
             return Err(BuildError::Empty { field: "scope" });
         }

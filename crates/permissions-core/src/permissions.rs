@@ -32,8 +32,7 @@ use crate::error::{
     BuildError, CalendarIdProblem, CallbackError, DecodeError, DecodeErrorKind, ResponseError,
 };
 use crate::redirect_uri::{
-    PERMISSIONS_RESERVED, add_state, parse_redirect_uri, parse_web_url, redacted_url,
-    refuse_reserved, validate_written_state,
+    parse_web_url, permissions_redirect_uri, redacted_raw_url, redacted_url,
 };
 use crate::seam::{HttpRequest, HttpResponse};
 use crate::secret::REDACTED;
@@ -305,13 +304,7 @@ impl fmt::Debug for PermissionsRequest {
 impl fmt::Debug for PermissionsRequestBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The redirect URI is text as given: a state written into it by hand is hidden too.
-        let redirect_uri = self
-            .redirect_uri
-            .as_deref()
-            .map(|raw| match Url::parse(raw) {
-                Ok(url) => redacted_url(&url),
-                Err(_) => raw.to_owned(),
-            });
+        let redirect_uri = self.redirect_uri.as_deref().map(redacted_raw_url);
         f.debug_struct("PermissionsRequestBuilder")
             .field("calendars", &self.calendars)
             .field("redirect_uri", &redirect_uri)
@@ -522,12 +515,7 @@ impl PermissionsRequestBuilder {
             }
         }
         let raw = self.redirect_uri.ok_or(BuildError::MissingRedirectUri)?;
-        let mut redirect_uri = parse_redirect_uri(&raw).map_err(BuildError::RedirectUri)?;
-        refuse_reserved(&redirect_uri, PERMISSIONS_RESERVED).map_err(BuildError::RedirectUri)?;
-        match &self.state {
-            Some(state) => add_state(&mut redirect_uri, state).map_err(BuildError::State)?,
-            None => validate_written_state(&redirect_uri).map_err(BuildError::State)?,
-        }
+        let redirect_uri = permissions_redirect_uri(&raw, self.state.as_deref())?;
         let body = PermissionsRequest::serialize_body(&permissions, &redirect_uri);
         Ok(PermissionsRequest {
             permissions,

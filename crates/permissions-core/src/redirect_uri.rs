@@ -30,6 +30,24 @@ pub(crate) fn add_state(redirect_uri: &mut Url, state: &str) -> Result<(), State
 /// could not tell them apart).
 pub(crate) const PERMISSIONS_RESERVED: &[&str] = &["error", "code"];
 
+/// A permissions request's `redirect_uri`, checked once for the request and for the check of
+/// the user's return: a valid URI (see [`parse_redirect_uri`]) with none of the
+/// [`PERMISSIONS_RESERVED`] parameters, carrying `state` (added unless it is already there) or,
+/// with none, any state written into it by hand valid.
+pub(crate) fn permissions_redirect_uri(
+    raw: &str,
+    state: Option<&str>,
+) -> Result<Url, crate::error::BuildError> {
+    use crate::error::BuildError;
+    let mut url = parse_redirect_uri(raw).map_err(BuildError::RedirectUri)?;
+    refuse_reserved(&url, PERMISSIONS_RESERVED).map_err(BuildError::RedirectUri)?;
+    match state {
+        Some(state) => add_state(&mut url, state).map_err(BuildError::State)?,
+        None => validate_written_state(&url).map_err(BuildError::State)?,
+    }
+    Ok(url)
+}
+
 /// Checks every `state` written into `redirect_uri` by hand as [`validate_state`] does: an
 /// empty one (`?state=`) would let a bare return pass.
 pub(crate) fn validate_written_state(redirect_uri: &Url) -> Result<(), StateProblem> {
@@ -58,6 +76,19 @@ pub(crate) fn redacted_url(url: &Url) -> String {
         .collect();
     shown.query_pairs_mut().clear().extend_pairs(pairs);
     shown.as_str().to_owned()
+}
+
+/// A redirect URI as given (not yet validated), for `Debug`: with every `state` value redacted
+/// when it parses, and with its query (where a state may be written by hand) cut off when it
+/// does not.
+pub(crate) fn redacted_raw_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(url) => redacted_url(&url),
+        Err(_) => match raw.split_once(['?', '#']) {
+            Some((before, _)) => format!("{before}?[redacted]"),
+            None => raw.to_owned(),
+        },
+    }
 }
 
 /// Validates a state value: non-empty, at most [`MAX_STATE_LEN`] bytes.
@@ -108,5 +139,23 @@ pub(crate) fn parse_web_url(raw: &str) -> Result<Url, UriProblem> {
     match url.host_str() {
         Some(h) if !h.is_empty() => Ok(url),
         _ => Err(UriProblem::NoHost),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_unparsable_redirect_uri_shows_no_query_in_debug() {
+        for (raw, shown) in [
+            ("/cb?state=SECRET", "/cb?[redacted]"),
+            ("not a url#state=SECRET", "not a url?[redacted]"),
+            ("/cb", "/cb"),
+            (
+                "https://app.example.com/cb?state=SECRET&t=1",
+                "https://app.example.com/cb?state=%5Bredacted%5D&t=1",
+            ),
+        ] {
+            assert_eq!(super::redacted_raw_url(raw), shown);
+        }
     }
 }

@@ -695,3 +695,17 @@ fn the_builder_stores_the_permissions_url_policy() {
         PermissionsUrlPolicy::AnyHost
     );
 }
+
+/// Item 7, found again in review: a redirect URI that does not parse was shown whole in a
+/// builder's `Debug`, a state written into its query included.
+#[test]
+fn builders_hide_the_query_of_a_redirect_uri_that_does_not_parse() {
+    let permissions = PermissionsRequest::builder()
+        .calendar("cal_1")
+        .redirect_uri("/permission?state=SECRET-STATE");
+    let authorization = AuthorizationRequest::new("cid", "/oauth?state=SECRET-STATE", ["x"]);
+    for shown in [format!("{permissions:?}"), format!("{authorization:?}")] {
+        assert!(!shown.contains("SECRET-STATE"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
+    }
+}
