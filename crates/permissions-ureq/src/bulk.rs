@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
 
 use permissions_core::audit::{AccountAudit, AuditAccount, AuditPlan, AuditStep};
 
@@ -12,8 +13,20 @@ use crate::Client;
 /// every call through `client` (so through its pacer). Yields each account's result in input
 /// order, as soon as it and all before it are done. Accounts are taken from `accounts` one
 /// at a time, only when a thread is free: end that iterator early (`take_while` on a flag)
-/// to stop taking new ones. Dropping the iterator stops taking too; calls in flight finish
-/// on their threads.
+/// to stop taking new ones.
+///
+/// # Panics
+///
+/// Iterating the [`Audit`] panics, with the worker's own panic, if a worker thread panicked: a
+/// custom transport or pacer panicking, or `accounts` panicking. The other threads take no new
+/// accounts once one has panicked; the panic is raised when they have finished their calls in
+/// flight, so an audit never ends quietly with accounts missing.
+///
+/// # Dropping
+///
+/// Dropping the [`Audit`] early stops taking accounts and returns at once: it does not wait
+/// for the calls in flight, which finish on their own threads (their results, and a panic
+/// among them, are discarded).
 pub fn audit<I>(client: &Client, plan: &AuditPlan, accounts: I, concurrency: usize) -> Audit
 where
     I: IntoIterator<Item = AuditAccount>,
@@ -22,24 +35,47 @@ where
     let queue = Arc::new(Mutex::new(accounts.into_iter().enumerate()));
     let stop = Arc::new(AtomicBool::new(false));
     let (sender, results) = mpsc::channel();
-    for _ in 0..concurrency.max(1) {
-        let (queue, stop, sender) = (Arc::clone(&queue), Arc::clone(&stop), sender.clone());
-        let (client, plan) = (client.clone(), plan.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let next = queue.lock().map_or(None, |mut q| q.next());
-                let Some((index, account)) = next else { break };
-                if sender.send((index, one(&client, &plan, &account))).is_err() {
-                    break;
+    let workers = (0..concurrency.max(1))
+        .map(|_| {
+            let (queue, sender) = (Arc::clone(&queue), sender.clone());
+            let (client, plan) = (client.clone(), plan.clone());
+            let stop = StopOnPanic(Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.stopped() {
+                    // A poisoned queue: another thread panicked in `accounts`; it reports that.
+                    let next = queue.lock().map_or(None, |mut q| q.next());
+                    let Some((index, account)) = next else { break };
+                    if sender.send((index, one(&client, &plan, &account))).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
-    }
+            })
+        })
+        .collect();
     Audit {
         results,
         waiting: BTreeMap::new(),
         next: 0,
         stop,
+        workers,
+    }
+}
+
+/// Held by each worker: if the worker panics, the others stop taking accounts, so that the
+/// panic reaches the caller without the rest of the audit running first.
+struct StopOnPanic(Arc<AtomicBool>);
+
+impl StopOnPanic {
+    fn stopped(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for StopOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -55,13 +91,16 @@ fn one(client: &Client, plan: &AuditPlan, account: &AuditAccount) -> AccountAudi
     }
 }
 
-/// The results of [`audit`], in input order.
+/// The results of [`audit`], in input order. Panics if a worker thread panicked (see
+/// [`audit`]).
 #[derive(Debug)]
 pub struct Audit {
     results: mpsc::Receiver<(usize, AccountAudit)>,
     waiting: BTreeMap<usize, AccountAudit>,
     next: usize,
     stop: Arc<AtomicBool>,
+    /// Joined once every thread has dropped its sender; empty after that.
+    workers: Vec<JoinHandle<()>>,
 }
 
 impl Iterator for Audit {
@@ -73,14 +112,34 @@ impl Iterator for Audit {
                 self.next += 1;
                 return Some(done);
             }
-            // Every thread gone and nothing waiting for this position: the end.
-            let (index, done) = self.results.recv().ok()?;
-            self.waiting.insert(index, done);
+            match self.results.recv() {
+                Ok((index, done)) => {
+                    self.waiting.insert(index, done);
+                }
+                // Every thread gone and nothing waiting for this position: the end, unless a
+                // thread panicked. The senders are dropped as the threads end, so these joins
+                // do not wait on any call.
+                Err(mpsc::RecvError) => {
+                    let mut panicked = None;
+                    for worker in self.workers.drain(..) {
+                        if let Err(panic) = worker.join() {
+                            panicked.get_or_insert(panic);
+                        }
+                    }
+                    if let Some(panic) = panicked {
+                        self.waiting.clear();
+                        std::panic::resume_unwind(panic);
+                    }
+                    return None;
+                }
+            }
         }
     }
 }
 
 impl Drop for Audit {
+    /// Stops taking accounts, without joining: a join would wait for the calls in flight
+    /// (up to the timeout on every retry). The threads end after those calls.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }

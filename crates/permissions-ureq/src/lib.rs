@@ -43,7 +43,9 @@
 //!   `permissions-redis`'s `RedisPacer`), sends, reads, and retries what the [`RetryPolicy`]
 //!   says (429 honouring `Retry-After`, 502/503/504, connection failures), sleeping the calling
 //!   thread in between. A `Retry-After` longer than the policy's cap stops at once.
-//! - [`audit()`] runs steps 3-5 over many accounts on a bounded pool of threads.
+//! - [`audit()`] runs steps 3-5 over many accounts on a bounded pool of threads. A worker's
+//!   panic (a custom transport's, a pacer's, the accounts iterator's) is raised again by the
+//!   iterator: an audit never ends quietly with accounts missing.
 //! - [`UreqTransport`] is the [`SyncTransport`](transport::SyncTransport) over a
 //!   [`ureq::Agent`]: error statuses come back as responses with every header, redirects are
 //!   never followed (no bearer token travels to a `Location`), the body is capped while it is

@@ -254,14 +254,20 @@ pub(crate) fn transport_error(err: ureq::Error) -> TransportError {
         ureq::Error::BodyExceedsLimit(limit) => {
             return TransportError::body_too_large(usize::try_from(limit).unwrap_or(usize::MAX));
         }
-        ureq::Error::Tls(_) => (Connect, said("TLS failure")),
+        // ureq raises it for a TLS set-up it cannot make (an invalid DNS name for the
+        // certificate check): permanent, not a failure to connect.
+        ureq::Error::Tls(_) => (Other, said("TLS failure")),
+        // ureq returns these when building its rustls config or connection (a bad client key,
+        // no usable provider): set-up, before any handshake, failing the same way every time.
+        // `tls_cause` classifies them as it does the handshake's own (inside I/O errors).
         #[cfg(feature = "rustls")]
-        ureq::Error::Rustls(_) => (Connect, said("TLS failure (rustls)")),
+        ureq::Error::Rustls(tls) => tls_cause(&tls),
         #[cfg(feature = "native-tls")]
         ureq::Error::NativeTls(_) | ureq::Error::Der(_) => {
             (Connect, said("TLS failure (native-tls)"))
         }
-        ureq::Error::TlsRequired => (Connect, said("TLS required but not available")),
+        // An `https://` URL with no TLS feature compiled in: no retry can help.
+        ureq::Error::TlsRequired => (Other, said("TLS required but not available")),
         ureq::Error::Protocol(_) => (Other, said("the answer was not valid HTTP/1.1")),
         ureq::Error::LargeResponseHeader(..) => {
             (Other, said("the response headers were too large"))
@@ -272,9 +278,9 @@ pub(crate) fn transport_error(err: ureq::Error) -> TransportError {
         ureq::Error::TooManyRedirects | ureq::Error::RedirectFailed => {
             (Other, said("redirect refused"))
         }
-        ureq::Error::ConnectProxyFailed(_) | ureq::Error::InvalidProxyUrl => {
-            (Connect, said("proxy failure"))
-        }
+        ureq::Error::ConnectProxyFailed(_) => (Connect, said("proxy failure")),
+        // The agent's proxy setting cannot be used: the same on every attempt.
+        ureq::Error::InvalidProxyUrl => (Other, said("invalid proxy URL")),
         _ => (Other, said("HTTP client failure")),
     };
     TransportError::with_source(kind, cause)
@@ -375,6 +381,53 @@ mod tests {
         assert_eq!(
             transport_error(ureq::Error::HostNotFound).kind(),
             TransportErrorKind::Connect
+        );
+    }
+
+    /// Failures that no retry can cure are `Other`, which the core's retry policy does not
+    /// repeat and does not call "could not connect".
+    #[test]
+    fn permanent_failures_are_not_connect_failures() {
+        for (err, said) in [
+            (ureq::Error::TlsRequired, "TLS required but not available"),
+            (ureq::Error::InvalidProxyUrl, "invalid proxy URL"),
+            (
+                ureq::Error::Tls("Rustls invalid dns name error"),
+                "TLS failure",
+            ),
+        ] {
+            let mapped = transport_error(err);
+            assert_eq!(mapped.kind(), TransportErrorKind::Other, "{said}");
+            let source = std::error::Error::source(&mapped).unwrap();
+            assert_eq!(source.to_string(), said);
+        }
+        assert_eq!(
+            transport_error(ureq::Error::ConnectProxyFailed("refused".into())).kind(),
+            TransportErrorKind::Connect
+        );
+    }
+
+    /// ureq's own `Rustls` errors (set-up: config, client key) go through the same
+    /// classification as rustls errors inside I/O errors.
+    #[cfg(feature = "rustls")]
+    #[test]
+    fn rustls_set_up_failures_are_not_connect_failures() {
+        for tls in [
+            rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch),
+            rustls::Error::General("no usable crypto provider".into()),
+        ] {
+            let direct = transport_error(ureq::Error::Rustls(tls.clone()));
+            assert_eq!(direct.kind(), TransportErrorKind::Other, "{tls:?}");
+            let source = std::error::Error::source(&direct).unwrap();
+            assert_eq!(source.to_string(), format!("TLS failure: {tls}"));
+            let via_io = transport_error(ureq::Error::Io(io::Error::other(tls.clone())));
+            assert_eq!(via_io.kind(), direct.kind(), "{tls:?}");
+        }
+        // The one classification for both paths: a certificate the handshake rejected.
+        let cert = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        assert_eq!(
+            transport_error(ureq::Error::Rustls(cert.clone())).kind(),
+            transport_error(ureq::Error::Io(io::Error::other(cert))).kind(),
         );
     }
 }
