@@ -50,8 +50,9 @@ fn from_this_origin(state: &AppState, headers: &HeaderMap) -> bool {
     }
 }
 
-/// Whether the form carries the session's form token. `expected` is `None` when the visitor
-/// has no session, which only `POST /connect` accepts.
+/// Whether the form carries the session's form token, `expected` (compared in constant time).
+/// Only for a session that has a token: a visitor with no session has none, and only
+/// `POST /connect` accepts them, without calling this.
 pub(crate) fn form_token_matches(expected: &str, form: &[(String, String)]) -> bool {
     form.iter()
         .find(|(name, _)| name == FORM_TOKEN)

@@ -101,6 +101,18 @@ pub(crate) fn home(connected: bool, token: Option<&str>) -> String {
     body
 }
 
+/// The page shown when Cronofy no longer accepts the user's tokens: the session has ended, so the
+/// Connect form carries no form token (a visitor with no session needs none).
+pub(crate) fn connect_again() -> String {
+    let mut body = String::from(
+        "<p id=\"connect-again\" class=\"notice error\">Cronofy no longer accepts this app's \
+         access to your calendars (it was revoked, or it lapsed), so you were signed out. \
+         Connect your calendar again to continue.</p>\n",
+    );
+    body.push_str(&home(false, None));
+    body
+}
+
 /// A notice above the calendar list: what came of the last permissions request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Notice {

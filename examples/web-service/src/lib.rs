@@ -52,6 +52,14 @@
 //! (bounded), or Redis, shared by every replica. A real app keeps only its user id there and
 //! the Cronofy tokens in its database, encrypted at rest.
 //!
+//! # Expired access tokens
+//!
+//! The session record keeps the user's access and refresh tokens. Each call to Cronofy goes
+//! through a [`permissions_reqwest::Session`] built from them: on a 401 it refreshes the access
+//! token once and retries, and the new tokens are written back into the session record. If
+//! Cronofy refuses the refresh (`invalid_grant`, or 401: the user revoked access), the session
+//! ends and the page offers Connect again.
+//!
 //! # Returns are untrusted
 //!
 //! Anyone can send a user a link to `/oauth/callback` or `/permission`. A return is acted on only
@@ -77,7 +85,7 @@ mod sessions;
 mod tests;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -85,11 +93,14 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use permissions_core::error::{BaseUrlError, BuildError, CallbackError};
+use permissions_core::error::{
+    ApiError, BaseUrlError, BuildError, CallError, CallbackError, OAuthErrorCode,
+};
 use permissions_core::url::Url;
 use permissions_core::{
-    AccessToken, AuthorizationOutcome, AuthorizationRequest, BaseUrl, CallbackOutcome,
-    ClientCredentials, ExchangeCode, Hosts, PermissionsOutcome, PermissionsRequest,
+    AccessToken, AuthorizationOutcome, AuthorizationRequest, BaseUrl, CalendarList,
+    CallbackOutcome, ClientCredentials, ExchangeCode, Hosts, PermissionsOutcome,
+    PermissionsRequest, RefreshToken, TokenResponse,
 };
 use permissions_reqwest::Client;
 use tower_sessions::cookie::SameSite;
@@ -512,9 +523,15 @@ async fn oauth_callback(State(state): State<AppState>, session: Session, uri: Ur
         Err(e) => return cronofy_error("Cronofy did not accept the sign-in", &e),
     };
     // Signed in: a new session id (an id planted before sign-in is now worthless), a new form
-    // token, the sign-in lifetime replaced by the idle one.
+    // token, the sign-in lifetime replaced by the idle one. Cronofy sends a refresh token with
+    // every code exchange; without one, the first 401 ends the session.
     let connected = Connected {
         access_token: tokens.access_token.secret().to_owned(),
+        refresh_token: tokens
+            .refresh_token
+            .as_ref()
+            .map(|refresh| refresh.secret().to_owned())
+            .unwrap_or_default(),
         since: OffsetDateTime::now_utc().unix_timestamp(),
     };
     let signed_in = async {
@@ -533,11 +550,11 @@ async fn oauth_callback(State(state): State<AppState>, session: Session, uri: Ur
 /// `GET /calendars`: step 3, the calendars and the form to choose which to elevate.
 async fn calendars(State(state): State<AppState>, session: Session) -> Response {
     match connected(&session).await {
-        Ok(Some(connected)) => {
+        Ok(Some(mut connected)) => {
             let Ok(Some(token)) = session.get::<String>(CSRF).await else {
                 return store_error();
             };
-            calendars_page(&state, &connected, None, None, &token).await
+            calendars_page(&state, &session, &mut connected, &token, Above::nothing()).await
         }
         Ok(None) => Redirect::to("/").into_response(),
         Err(_) => store_error(),
@@ -546,7 +563,7 @@ async fn calendars(State(state): State<AppState>, session: Session) -> Response 
 
 /// `POST /elevate`: steps 4-5, ask for unrestricted access to the chosen calendars.
 async fn elevate(State(state): State<AppState>, session: Session, body: Bytes) -> Response {
-    let connected = match connected(&session).await {
+    let mut connected = match connected(&session).await {
         Ok(Some(connected)) => connected,
         Ok(None) => return Redirect::to("/").into_response(),
         Err(_) => return store_error(),
@@ -597,13 +614,17 @@ async fn elevate(State(state): State<AppState>, session: Session, body: Bytes) -
     {
         return pending_error(&e);
     }
-    let access = AccessToken::new(connected.access_token.clone());
-    match state
-        .inner
-        .client
-        .request_permissions(&access, &request)
-        .await
-    {
+    let cronofy = UserCronofy::new(&state, &connected);
+    let sent = cronofy.session.request_permissions(&request).await;
+    let outcome = cronofy
+        .settle(
+            &session,
+            &mut connected,
+            sent,
+            "Cronofy did not accept the permissions request",
+        )
+        .await;
+    match outcome {
         Ok(PermissionsOutcome::Redirect { url }) => Redirect::to(url.as_str()).into_response(),
         Ok(PermissionsOutcome::Granted) => {
             // Nothing to come back from: the request is over.
@@ -613,16 +634,17 @@ async fn elevate(State(state): State<AppState>, session: Session, body: Bytes) -
                 .pending
                 .take(&flow, Kind::Permissions, &state_value)
                 .await;
-            calendars_page(&state, &connected, Some(Notice::Granted), None, &token).await
+            let above = Above::notice(Notice::Granted);
+            calendars_page(&state, &session, &mut connected, &token, above).await
         }
         Ok(_) => no_flow("Cronofy answered in a way this app does not know."),
-        Err(e) => cronofy_error("Cronofy did not accept the permissions request", &e),
+        Err(response) => response,
     }
 }
 
 /// `GET /permission`: step 6, the return from Cronofy's permissions page.
 async fn permission(State(state): State<AppState>, session: Session, uri: Uri) -> Response {
-    let connected = match connected(&session).await {
+    let mut connected = match connected(&session).await {
         Ok(Some(connected)) => connected,
         Ok(None) => return no_flow("No calendar account is connected in this browser."),
         Err(_) => return store_error(),
@@ -651,12 +673,8 @@ async fn permission(State(state): State<AppState>, session: Session, uri: Uri) -
             let problem = "This link does not answer a request for access made from this \
                            browser, or it was already used, so this app did nothing with it. \
                            The list below is what Cronofy says now.";
-            let mut response =
-                calendars_page(&state, &connected, None, Some(problem), &token).await;
-            if response.status() == StatusCode::OK {
-                *response.status_mut() = StatusCode::BAD_REQUEST;
-            }
-            return response;
+            let above = Above::problem(StatusCode::BAD_REQUEST, problem);
+            return calendars_page(&state, &session, &mut connected, &token, above).await;
         }
         Err(e) => return pending_error(&e),
     };
@@ -670,33 +688,174 @@ async fn permission(State(state): State<AppState>, session: Session, uri: Uri) -
         Ok(_) => return no_flow("Cronofy answered in a way this app does not know."),
         Err(e @ CallbackError::Error { .. }) => {
             let problem = format!("Cronofy reported an error: {e}");
-            let mut response =
-                calendars_page(&state, &connected, None, Some(&problem), &token).await;
-            *response.status_mut() = StatusCode::BAD_GATEWAY;
-            return response;
+            let above = Above::problem(StatusCode::BAD_GATEWAY, &problem);
+            return calendars_page(&state, &session, &mut connected, &token, above).await;
         }
         Err(e) => return bad_return(&e),
     };
-    calendars_page(&state, &connected, Some(notice), None, &token).await
+    let above = Above::notice(notice);
+    calendars_page(&state, &session, &mut connected, &token, above).await
 }
 
-/// The calendar list, freshly read from Cronofy, under an optional notice or problem.
+/// What the calendars page shows above the list, and the page's status when the list is read.
+struct Above<'a> {
+    status: StatusCode,
+    notice: Option<Notice>,
+    problem: Option<&'a str>,
+}
+
+impl<'a> Above<'a> {
+    fn nothing() -> Above<'a> {
+        Above {
+            status: StatusCode::OK,
+            notice: None,
+            problem: None,
+        }
+    }
+
+    fn notice(notice: Notice) -> Above<'a> {
+        Above {
+            notice: Some(notice),
+            ..Above::nothing()
+        }
+    }
+
+    fn problem(status: StatusCode, problem: &'a str) -> Above<'a> {
+        Above {
+            status,
+            notice: None,
+            problem: Some(problem),
+        }
+    }
+}
+
+/// The calendar list, freshly read from Cronofy, under what `above` says.
 async fn calendars_page(
     state: &AppState,
-    connected: &Connected,
-    notice: Option<Notice>,
-    problem: Option<&str>,
+    session: &Session,
+    connected: &mut Connected,
     token: &str,
+    above: Above<'_>,
 ) -> Response {
-    let access = AccessToken::new(connected.access_token.clone());
-    match state.inner.client.list_calendars(&access).await {
+    match list_calendars(state, session, connected).await {
         Ok(list) => html::page(
-            StatusCode::OK,
+            above.status,
             "Your calendars",
-            &html::calendars(&list, notice, problem, token),
+            &html::calendars(&list, above.notice, above.problem, token),
         ),
-        Err(e) => cronofy_error("Cannot list your calendars", &e),
+        Err(response) => response,
     }
+}
+
+/// The user's calendars, read with their tokens (refreshed if need be); otherwise the page to
+/// answer with.
+async fn list_calendars(
+    state: &AppState,
+    session: &Session,
+    connected: &mut Connected,
+) -> Result<CalendarList, Response> {
+    let cronofy = UserCronofy::new(state, connected);
+    let listed = cronofy.session.list_calendars().await;
+    cronofy
+        .settle(session, connected, listed, "Cannot list your calendars")
+        .await
+}
+
+/// The signed-in user's calls to Cronofy: a [`permissions_reqwest::Session`] built from the
+/// tokens in the session record, which on a 401 refreshes the access token once and retries.
+/// After the call, [`UserCronofy::settle`] writes refreshed tokens back into the record.
+struct UserCronofy {
+    session: permissions_reqwest::Session,
+    /// The latest refresh's answer. The `on_refresh` hook is synchronous and must not wait on
+    /// the session store, so it only keeps the answer here; `settle` saves it after the call.
+    refreshed: Arc<Mutex<Option<TokenResponse>>>,
+}
+
+impl UserCronofy {
+    fn new(state: &AppState, connected: &Connected) -> UserCronofy {
+        let refreshed = Arc::new(Mutex::new(None));
+        let hook = Arc::clone(&refreshed);
+        let session = permissions_reqwest::Session::new(
+            state.inner.client.clone(),
+            state.inner.credentials.clone(),
+            AccessToken::new(connected.access_token.clone()),
+            RefreshToken::new(connected.refresh_token.clone()),
+        )
+        .on_refresh(move |tokens: &TokenResponse| {
+            *hook.lock().unwrap_or_else(PoisonError::into_inner) = Some(tokens.clone());
+        });
+        UserCronofy { session, refreshed }
+    }
+
+    /// After a call: saves refreshed tokens (whatever the call's result: a call can fail after
+    /// a successful refresh) into `connected` and the session record. Then the call's value;
+    /// or, when Cronofy refused the user's tokens for good, the session ended and a page that
+    /// offers Connect again; or a `502` titled `title` for any other failure.
+    async fn settle<T>(
+        self,
+        session: &Session,
+        connected: &mut Connected,
+        result: Result<T, permissions_reqwest::Error>,
+        title: &str,
+    ) -> Result<T, Response> {
+        let refreshed = self
+            .refreshed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(tokens) = refreshed {
+            connected.access_token = tokens.access_token.secret().to_owned();
+            // Cronofy may send a new refresh token; if not, the old one stays valid.
+            if let Some(refresh) = &tokens.refresh_token {
+                connected.refresh_token = refresh.secret().to_owned();
+            }
+            // Saved now: `tower-sessions` saves a changed record only after an answer that is
+            // not a 5xx, and the page may be a 502.
+            let saved = async {
+                session.insert(CONNECTED, &*connected).await?;
+                session.save().await
+            };
+            if saved.await.is_err() {
+                return Err(store_error());
+            }
+        }
+        match result {
+            Ok(value) => Ok(value),
+            Err(e) if tokens_refused(&e) => Err(connect_again(session).await),
+            Err(e) => Err(cronofy_error(title, &e)),
+        }
+    }
+}
+
+/// Whether Cronofy refused the user's tokens for good: it refused the refresh
+/// (`invalid_grant`), or still answered 401 (to the refresh, or to the retry after it), or
+/// there was no refresh token to try.
+fn tokens_refused(error: &permissions_reqwest::Error) -> bool {
+    matches!(
+        error,
+        CallError::Api(
+            ApiError::Unauthorized
+                | ApiError::BadRequest {
+                    code: OAuthErrorCode::InvalidGrant,
+                    ..
+                }
+        ) | CallError::InvalidRequest(BuildError::Empty {
+            field: "refresh_token"
+        })
+    )
+}
+
+/// Cronofy no longer accepts this user's tokens (access revoked, or the refresh token is no
+/// longer valid): the session ends, and the page offers Connect again.
+async fn connect_again(session: &Session) -> Response {
+    if session.flush().await.is_err() {
+        return store_error();
+    }
+    html::page(
+        StatusCode::OK,
+        "Connect your calendar again",
+        &html::connect_again(),
+    )
 }
 
 fn not_an_answer(why: &str) -> Response {

@@ -1,7 +1,8 @@
 //! `cargo run -p permissions-web-example`, then open the URL it prints.
 //!
 //! With no Cronofy credentials in the environment, it starts a local fake Cronofy in this
-//! process and uses it. To use the real Cronofy, set:
+//! process and uses it (one replica only: with `REDIS_URL` set, Cronofy credentials are
+//! required). To use the real Cronofy, set:
 //!
 //! | variable | default | what |
 //! | --- | --- | --- |
@@ -11,7 +12,8 @@
 //! | `CRONOFY_API_URL`, `CRONOFY_APP_URL` | | custom hosts instead of a data center (both) |
 //! | `APP_LISTEN` | `127.0.0.1:3000` | the address to listen on |
 //! | `APP_BASE_URL` | `http://{APP_LISTEN}` | where browsers reach the app (`https://…`, or `http://` on a loopback host; no path); register `{APP_BASE_URL}/oauth/callback` as a redirect URI |
-//! | `REDIS_URL` | (memory) | `redis://host:port/db`: sessions and requests in flight in Redis, shared by every replica given the same URL |
+//! | `REDIS_URL` | (memory) | `redis://host:port/db`: sessions and requests in flight in Redis, shared by every replica given the same URL; needs `CRONOFY_CLIENT_ID` |
+//! | `FLEET_SIZE` | `2` | with `REDIS_URL`: how many processes share the Cronofy budget (a whole number, 1 or more); while Redis is away each paces at the limits divided by it |
 //!
 //! SIGINT (Ctrl-C) and SIGTERM stop it: requests in progress get 10 s to finish.
 
@@ -47,7 +49,38 @@ fn var(name: &str) -> Option<String> {
     env::var(name).ok().filter(|value| !value.is_empty())
 }
 
+/// `FLEET_SIZE` when it is not set.
+const DEFAULT_FLEET_SIZE: u32 = 2;
+
+/// `FLEET_SIZE`: a whole number, 1 or more; [`DEFAULT_FLEET_SIZE`] when unset.
+fn fleet_size(value: Option<&str>) -> Result<u32, String> {
+    let Some(text) = value else {
+        return Ok(DEFAULT_FLEET_SIZE);
+    };
+    match text.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "FLEET_SIZE must be a whole number, 1 or more (how many processes share the \
+             Cronofy budget), not {text:?}"
+        )),
+    }
+}
+
+/// Why `REDIS_URL` without Cronofy credentials is refused.
+const REDIS_NEEDS_CRONOFY: &str = "REDIS_URL is set but CRONOFY_CLIENT_ID is not: each replica \
+    would start its own local fake Cronofy, with its own credentials and tokens, so the replicas \
+    could not share sessions or a Cronofy budget. Set CRONOFY_CLIENT_ID and \
+    CRONOFY_CLIENT_SECRET (with CRONOFY_API_URL and CRONOFY_APP_URL for a Cronofy other than \
+    a data center's), or unset REDIS_URL to run one replica on the local fake";
+
 async fn run() -> Result<(), Box<dyn Error>> {
+    // The configuration is checked before anything starts.
+    let redis_url = var("REDIS_URL");
+    let fleet_size = fleet_size(var("FLEET_SIZE").as_deref())?;
+    if redis_url.is_some() && var("CRONOFY_CLIENT_ID").is_none() {
+        return Err(REDIS_NEEDS_CRONOFY.into());
+    }
+
     let listen = var("APP_LISTEN").unwrap_or_else(|| "127.0.0.1:3000".to_owned());
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     let base_url = match var("APP_BASE_URL") {
@@ -92,20 +125,18 @@ async fn run() -> Result<(), Box<dyn Error>> {
         }
     };
 
-    let store = match var("REDIS_URL") {
+    let store = match &redis_url {
         Some(url) => {
-            let store = Store::redis(&url).await?;
+            let store = Store::redis(url).await?;
             println!("Sessions are kept in Redis (REDIS_URL).");
             store
         }
         None => Store::memory(),
     };
     // With Redis, the replicas also share one Cronofy budget (the app's client id is the key).
-    let redis_url = var("REDIS_URL");
     let shared = redis_url
         .as_deref()
         .map(|url| (url, credentials.client_id.as_str()));
-    let fleet_size = var("FLEET_SIZE").and_then(|n| n.parse().ok()).unwrap_or(2);
     let client = cronofy_client(hosts, shared, fleet_size).map_err(|e| e.to_string())?;
     let state = AppState::new(client, credentials, &base_url)?.with_store(store);
     println!("Listening on {}: open {base_url}", listener.local_addr()?);

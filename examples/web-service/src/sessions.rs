@@ -11,9 +11,9 @@
 //!   that any number of replicas serve one user. Redis expires each record at its expiry date.
 //!
 //! **What a real app changes**: the session then holds only your user id; the Cronofy tokens go
-//! to your database, encrypted at rest, next to the user record (with the refresh token, and
-//! refreshed tokens saved as they come). Here the access token sits in the session record so
-//! that the example needs no database.
+//! to your database, encrypted at rest, next to the user record (refreshed tokens saved there as
+//! they come). Here the access and refresh tokens sit in the session record so that the example
+//! needs no database.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -52,11 +52,17 @@ pub(crate) const CONNECTED: &str = "connected";
 pub(crate) const FLOW: &str = "flow";
 pub(crate) const CSRF: &str = "csrf";
 
-/// The signed-in user's Cronofy access, in the session record.
+/// The signed-in user's Cronofy access, in the session record: the tokens a
+/// [`permissions_reqwest::Session`] is built from for each call, and saved back after a refresh.
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Connected {
     /// The access token. Never printed (see the `Debug` impl).
     pub(crate) access_token: String,
+    /// The refresh token, to get a new access token when Cronofy answers 401. Never printed.
+    /// Empty when Cronofy sent none, or in a record written before it was kept: then a 401
+    /// ends the session and the user connects again.
+    #[serde(default)]
+    pub(crate) refresh_token: String,
     /// When the user signed in, as a Unix time: the absolute lifetime counts from here.
     pub(crate) since: i64,
 }
@@ -65,6 +71,7 @@ impl fmt::Debug for Connected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connected")
             .field("access_token", &"[redacted]")
+            .field("refresh_token", &"[redacted]")
             .field("since", &self.since)
             .finish()
     }

@@ -1,15 +1,16 @@
 //! The router without a browser: requests through `tower::ServiceExt::oneshot`, Cronofy played
 //! by `permissions-fake`. The browser test (`tests/browser.rs`) drives the same flow in Chromium.
 //!
-//! The five findings of issue 14 each have a test here, named `finding_N_…`.
+//! The five findings of issue 14 each have a test here, named `finding_N_…`; the access-token
+//! refresh has its own, `an_expired_access_token_…` and `a_refused_refresh_…`.
 
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use permissions_core::url::Url;
-use permissions_core::{ClientSecret, Hosts};
-use permissions_fake::FakeCronofy;
+use permissions_core::{ClientSecret, Hosts, Revocable, RevokeToken};
+use permissions_fake::{FakeCronofy, Fault, Route};
 use permissions_reqwest::ReqwestTransport;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tower::ServiceExt as _;
@@ -237,6 +238,31 @@ impl Harness {
             .filter(|r| r.path == "/v1/permissions")
             .count()
     }
+
+    /// The access token of the latest call to `/v1/calendars` the fake saw.
+    fn last_access_token(&self) -> String {
+        let requests = self.fake.requests();
+        let last = requests
+            .iter()
+            .rev()
+            .find(|r| r.path == "/v1/calendars")
+            .expect("a calendar list was asked for");
+        let bearer = last.header("authorization").expect("a bearer token");
+        bearer.strip_prefix("Bearer ").unwrap().to_owned()
+    }
+
+    /// How many `refresh_token` grants the fake was asked for.
+    fn refreshes(&self) -> usize {
+        self.fake
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/oauth/token")
+            .filter(|r| {
+                serde_json::from_slice::<serde_json::Value>(&r.body)
+                    .is_ok_and(|body| body["grant_type"] == "refresh_token")
+            })
+            .count()
+    }
 }
 
 #[tokio::test]
@@ -367,6 +393,152 @@ async fn finding_2_anonymous_visitors_do_not_evict_a_signed_in_session() {
         "still signed in: {}",
         list.body
     );
+}
+
+/// Regression (the first release kept a refreshing `Session` per user; the rewrite lost it): once
+/// the access token expires, the pages still work. The call is refreshed once and retried, and
+/// the new token is saved in the session, so the next page uses it without refreshing again.
+#[tokio::test]
+async fn an_expired_access_token_is_refreshed_and_the_new_one_kept() {
+    let h = Harness::new().await;
+    let mut browser = h.connect(&h.fake.seed().account_id).await;
+    let list = h.get(&mut browser, "/calendars").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    let first = h.last_access_token();
+    assert_eq!(h.refreshes(), 0);
+
+    h.fake.expire_access_token(&first);
+    let list = h.get(&mut browser, "/calendars").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert_eq!(list.level_of(HOME), "sandbox");
+    assert_eq!(h.refreshes(), 1, "the fake saw one refresh");
+    let second = h.last_access_token();
+    assert_ne!(second, first);
+
+    // The new token was kept: the next page sends it, and refreshes nothing.
+    let again = h.get(&mut browser, "/calendars").await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(h.refreshes(), 1);
+    assert_eq!(h.last_access_token(), second);
+    assert!(h.get(&mut browser, "/").await.body.contains("is connected"));
+
+    // The permissions request too: refreshed, then sent to Cronofy's page, then the return.
+    h.fake.expire_access_token(&second);
+    let elevate = h.elevate(&mut browser, &[HOME]).await;
+    assert_eq!(elevate.status, StatusCode::SEE_OTHER, "{}", elevate.body);
+    assert_eq!(h.refreshes(), 2);
+    let back = h.answer(elevate.location(), "accept").await;
+    let done = h.get(&mut browser, &path_and_query(&back)).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(done.level_of(HOME), "unrestricted");
+    assert_eq!(h.refreshes(), 2, "the refreshed token was kept");
+
+    // No token on any page.
+    for page in [&list, &again, &elevate, &done] {
+        let shown = format!("{:?} {}", page.headers, page.body);
+        for token in [&first, &second] {
+            assert!(!shown.contains(token.as_str()), "a token in {shown}");
+        }
+    }
+}
+
+/// A token refreshed during a call that then fails (a 502 page, which `tower-sessions` does
+/// not save after) is kept all the same.
+#[tokio::test]
+async fn a_refreshed_token_is_kept_when_the_page_is_an_error() {
+    let h = Harness::new().await;
+    let mut browser = h.connect(&h.fake.seed().account_id).await;
+    h.get(&mut browser, "/calendars").await;
+    let first = h.last_access_token();
+    // The next list answers 401 (so the app refreshes), its retry 404.
+    h.fake
+        .script(Route::Calendars, [Fault::status(401), Fault::status(404)]);
+    let failed = h.get(&mut browser, "/calendars").await;
+    assert_eq!(failed.status, StatusCode::BAD_GATEWAY, "{}", failed.body);
+    assert_eq!(h.refreshes(), 1);
+    let refreshed = h.last_access_token();
+    assert_ne!(refreshed, first);
+    let list = h.get(&mut browser, "/calendars").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert_eq!(
+        h.last_access_token(),
+        refreshed,
+        "the refreshed token was saved"
+    );
+    assert_eq!(h.refreshes(), 1);
+}
+
+/// When Cronofy refuses the refresh (the user revoked the app's access: `invalid_grant`; or a
+/// 401 from the token endpoint), the session ends and the user is offered Connect again: no
+/// 502, and no page that still says "connected".
+#[tokio::test]
+async fn a_refused_refresh_ends_the_session_and_offers_connect_again() {
+    let h = Harness::new().await;
+    let account = h.fake.seed().account_id.clone();
+    let mut browser = h.connect(&account).await;
+    h.get(&mut browser, "/calendars").await;
+    let access = h.last_access_token();
+    // Revoked in Cronofy: the access token and the refresh token are both dead.
+    let revoke = RevokeToken::new(
+        h.state.inner.credentials.clone(),
+        Revocable::AccessToken(AccessToken::new(access.clone())),
+    );
+    h.state.inner.client.revoke(&revoke).await.unwrap();
+
+    let page = h.get(&mut browser, "/calendars").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("id=\"connect-again\""), "{}", page.body);
+    assert!(page.body.contains("action=\"/connect\""), "{}", page.body);
+    assert!(!page.body.contains(&access));
+    assert_eq!(h.refreshes(), 1, "the refresh was tried, and refused");
+    let removal = page.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        removal.contains("Max-Age=0"),
+        "the cookie is removed: {removal}"
+    );
+    // A fresh start: no session, nothing that says connected.
+    let calendars = h.get(&mut browser, "/calendars").await;
+    assert_eq!(calendars.status, StatusCode::SEE_OTHER);
+    assert_eq!(calendars.location(), "/");
+    let home = h.get(&mut browser, "/").await;
+    assert!(!home.body.contains("is connected"), "{}", home.body);
+    // Connect again works.
+    h.connect_in(&mut browser, &account).await;
+    let list = h.get(&mut browser, "/calendars").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+
+    // A 401 from the token endpoint on `POST /elevate`: the same fresh start.
+    let list = h.get(&mut browser, "/calendars").await;
+    let form = format!("csrf={}&calendar={HOME}", list.form_token());
+    h.fake.expire_access_token(&h.last_access_token());
+    h.fake.script(Route::Token, [Fault::status(401)]);
+    let elevate = h.post(&mut browser, "/elevate", &form).await;
+    assert_eq!(elevate.status, StatusCode::OK, "{}", elevate.body);
+    assert!(
+        elevate.body.contains("id=\"connect-again\""),
+        "{}",
+        elevate.body
+    );
+    assert_eq!(h.refreshes(), 2);
+    assert_eq!(h.permission_requests(), 1, "the 401, not retried");
+    let calendars = h.get(&mut browser, "/calendars").await;
+    assert_eq!(calendars.location(), "/");
+}
+
+#[test]
+fn connected_debug_shows_no_token() {
+    let connected = sessions::Connected {
+        access_token: "access-secret".to_owned(),
+        refresh_token: "refresh-secret".to_owned(),
+        since: 0,
+    };
+    let debug = format!("{connected:?} {connected:#?}");
+    assert!(!debug.contains("access-secret"), "{debug}");
+    assert!(!debug.contains("refresh-secret"), "{debug}");
+    // A record written before the refresh token was kept still reads (and refreshes nothing).
+    let old: sessions::Connected =
+        serde_json::from_str(r#"{"access_token":"a","since":1}"#).unwrap();
+    assert_eq!(old.refresh_token, "");
 }
 
 /// An app served on 127.0.0.1 with these options; the shutdown trigger and the serving task.
