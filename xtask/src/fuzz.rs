@@ -527,3 +527,31 @@ fn builder_inputs(_: &[Fixture]) -> Vec<Vec<u8>> {
     .map(|s| s.as_bytes().to_vec())
     .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    /// `cargo xtask fuzz` runs and seeds the targets it lists: a target added to
+    /// `fuzz/Cargo.toml` but not here would build and never run.
+    #[test]
+    fn every_fuzz_target_is_listed() {
+        let manifest = std::fs::read_to_string(crate::root().join("fuzz/Cargo.toml"))
+            .expect("fuzz/Cargo.toml");
+        let mut in_bin = false;
+        let mut declared = Vec::new();
+        for line in manifest.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_bin = line == "[[bin]]";
+            } else if in_bin && let Some(name) = line.strip_prefix("name = ") {
+                declared.push(name.trim_matches('"').to_owned());
+            }
+        }
+        let mut listed: Vec<String> = super::TARGETS.iter().map(|t| t.name.to_owned()).collect();
+        declared.sort();
+        listed.sort();
+        assert!(!declared.is_empty(), "no [[bin]] in fuzz/Cargo.toml");
+        assert_eq!(
+            declared, listed,
+            "fuzz/Cargo.toml's targets against xtask's TARGETS"
+        );
+    }
+}
