@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use permissions_core::PacingConfig;
 use permissions_core::transport::{Feedback, Pacer};
 
-use crate::guard::{Guard, Route};
+use crate::guard::{Ask, Guard, Outcome, Plan};
 use crate::script::{Failure, Mode, Reply};
 use crate::{RedisPacerBuilder, RedisPacerError, Settings};
 
@@ -18,10 +18,13 @@ const MAX_IDLE_CONNECTIONS: usize = 16;
 /// client (`ClientBuilder::pacer(Arc::new(pacer))`).
 ///
 /// Each [`reserve`](Pacer::reserve) is one atomic script on the application's key, timed by
-/// Redis's clock. When Redis does not answer within the time-out, errs or is down, the decision
-/// is made locally at the limits divided by the fleet size, one warning is logged through
-/// `tracing`, and Redis is tried again after the probe interval. No decision fails, and none is
-/// unpaced. See the [crate docs](crate).
+/// Redis's clock; so is each [`report`](Pacer::report) that Redis must hear of, and each
+/// [`hold`](Pacer::hold) (the engine asks it when a slot waited for comes due, so that a 429
+/// seen by any process since holds this caller off too). When Redis does not answer within the
+/// time-out, errs or is down, the decision is made locally at the limits divided by the fleet
+/// size (`hold` included), one warning is logged through `tracing`, and Redis is tried again
+/// after the probe interval. No decision fails, and none is unpaced. See the
+/// [crate docs](crate).
 ///
 /// Decisions use a small pool of blocking connections (one per thread deciding at once). A
 /// decision that must open a connection waits at most the connect time-out for it, then at
@@ -136,47 +139,35 @@ impl RedisPacer {
             .clear();
     }
 
-    /// [`Pacer::reserve`], with the slot's time on Redis's clock when Redis decided.
-    pub(crate) fn reserve_slot(&self, now: Instant) -> (Duration, Option<u64>) {
-        match self.guard.route(now) {
-            Route::Local => (self.guard.local_reserve(now), None),
-            Route::Redis { probe } => match self.eval(Mode::Reserve, None) {
-                Ok(reply) => {
-                    self.guard.answered(probe, &reply);
-                    (
-                        Duration::from_micros(reply.wait_us),
-                        Some(reply.now_us + reply.wait_us),
-                    )
-                }
-                Err(failure) => {
+    /// One decision: the guard decides, with the Redis call it may need made here.
+    pub(crate) fn decide(&self, ask: Ask, now: Instant) -> Outcome {
+        match self.guard.plan(ask, now) {
+            Plan::Done(outcome) => outcome,
+            Plan::Redis(pending) => {
+                let result = self.eval(pending.mode(), None);
+                if result.is_err() {
                     self.forget_connections();
-                    self.guard.failed(now, &failure);
-                    (self.guard.local_reserve(now), None)
                 }
-            },
+                self.guard.settle(pending, result)
+            }
         }
     }
 }
 
 impl Pacer for RedisPacer {
     fn reserve(&self, now: Instant) -> Duration {
-        self.reserve_slot(now).0
+        self.decide(Ask::Reserve, now).wait
     }
 
     fn report(&self, feedback: Feedback, now: Instant) {
-        let Some(mode) = self.guard.mode_for(feedback, now) else {
-            return;
-        };
-        match self.guard.route(now) {
-            Route::Local => self.guard.local_report(feedback, now),
-            Route::Redis { probe } => match self.eval(mode, None) {
-                Ok(reply) => self.guard.answered(probe, &reply),
-                Err(failure) => {
-                    self.forget_connections();
-                    self.guard.failed(now, &failure);
-                    self.guard.local_report(feedback, now);
-                }
-            },
-        }
+        self.decide(Ask::Report(feedback), now);
+    }
+
+    /// `PacerState::hold` on Redis: zero, and nothing written, unless a 429 seen by any
+    /// process of the fleet since the slot was reserved blocks everyone; then the slot is given
+    /// up and the wait for a new one, after the block at the steady rate, is returned. The local
+    /// fallback's hold while Redis is away, or when this call to it fails.
+    fn hold(&self, now: Instant) -> Duration {
+        self.decide(Ask::Hold, now).wait
     }
 }

@@ -52,8 +52,10 @@
 //! let wait = worker.reserve(Instant::now()); // 10/s across both: about 100 ms
 //! assert!(wait > Duration::ZERO && wait < Duration::from_millis(110), "{wait:?}");
 //!
-//! // A 429 seen by one makes every process back off (1 s at first).
+//! // A 429 seen by one makes every process back off (1 s at first): a caller already
+//! // waiting for its slot too (the engine asks `hold` when the slot comes due).
 //! worker.report(Feedback::Throttled, Instant::now());
+//! assert!(web.hold(Instant::now()) > Duration::from_millis(500));
 //! assert!(web.reserve(Instant::now()) > Duration::from_millis(500));
 //! assert!(web.is_shared() && worker.is_shared());
 //! # Ok::<(), permissions_redis::RedisPacerError>(())
@@ -98,6 +100,14 @@
 //! expires when its state would equal a fresh one, so idle applications leave nothing behind,
 //! and nothing is lost by expiry.
 //!
+//! A 429 can come after a caller reserved its slot and while it waits for it. So when a slot
+//! it waited for comes due, the engine asks the pacer's `hold`: one more run of the same
+//! script, `PacerState::hold`. When nothing holds it is a read (it writes nothing) and the
+//! caller sends. When a 429 since, seen by any process of the fleet, blocks everyone, the slot
+//! is given up and a new one reserved after the block at the steady rate, and the caller waits
+//! for that: the callers it held do not all wake together when the block ends. (A call that
+//! did not wait for its slot asks no `hold`: no round trip.)
+//!
 //! **Every process must use the same limits** for the same key (use another
 //! [key prefix](RedisPacerBuilder::key_prefix) for other limits).
 //!
@@ -109,11 +119,12 @@
 //! (`PacingConfig::divided`), one warning is logged through `tracing`, and every later
 //! decision stays local until a probe (one decision every
 //! [probe interval](RedisPacerBuilder::probe_interval), 5 s by default) finds Redis again;
-//! then one info message says pacing is shared again. No call fails because of Redis, and no
-//! call goes unpaced: failing open would let the fleet storm Cronofy with 429s, failing closed
-//! would stop all traffic on a blip. A call that timed out is never retried on Redis (it may
-//! have committed). [`RedisPacer::is_shared`] and [`RedisPacer::status`] tell which way
-//! decisions go.
+//! then one info message says pacing is shared again. While decisions are local, `hold` is
+//! the local fallback's (it knows the 429s seen in this process while Redis was away), as is
+//! a `hold` whose Redis call fails. No call fails because of Redis, and no call goes unpaced: failing open would let
+//! the fleet storm Cronofy with 429s, failing closed would stop all traffic on a blip. A call
+//! that timed out is never retried on Redis (it may have committed). [`RedisPacer::is_shared`]
+//! and [`RedisPacer::status`] tell which way decisions go.
 
 /// What both pacers offer on top of their decisions: the status, the key, the limits and a
 /// `Debug` that shows no URL (it may hold a password). Written once for both.
@@ -425,6 +436,9 @@ impl RedisPacerBuilder {
     }
 
     /// How long decisions stay local after Redis went away before one tries Redis again.
+    /// Zero tries Redis at every decision while it is away. An interval past what the clock
+    /// can count (such as `Duration::MAX`) means never: once Redis is away, this pacer decides
+    /// locally for good.
     pub fn probe_interval(mut self, interval: Duration) -> Self {
         self.settings.probe_interval = interval;
         self

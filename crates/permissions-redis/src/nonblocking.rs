@@ -8,17 +8,18 @@ use permissions_core::transport::{AsyncPacer, Feedback};
 use redis::AsyncConnectionConfig;
 use redis::aio::MultiplexedConnection;
 
-use crate::guard::{Guard, Route};
+use crate::guard::{Ask, Guard, Outcome, Plan};
 use crate::script::{Failure, Mode, Reply};
 use crate::{RedisPacerBuilder, RedisPacerError, Settings};
 
 /// Paces every process of a fleet on one Redis: an [`AsyncPacer`] for `permissions-reqwest`'s
 /// client (`ClientBuilder::pacer(Arc::new(pacer))`), on tokio.
 ///
-/// The same decisions as [`RedisPacer`](crate::RedisPacer), over one multiplexed connection
-/// shared by every task (redis-rs pipelines their scripts). Each decision is bounded by the
-/// time-out (and the connect time-out when it must connect first); past it, or on any error,
-/// the decision is local and the breaker opens, as for the blocking pacer. A decision dropped
+/// The same decisions as [`RedisPacer`](crate::RedisPacer) (`reserve`, `report` and `hold`),
+/// over one multiplexed connection shared by every task (redis-rs pipelines their scripts).
+/// Each decision is bounded by the time-out (and the connect time-out when it must connect
+/// first); past it, or on any error, the decision is local and the breaker opens, as for the
+/// blocking pacer. A decision dropped
 /// while in flight leaves everything consistent: its slot on Redis may or may not be taken,
 /// which errs on the safe side.
 ///
@@ -92,16 +93,16 @@ impl AsyncRedisPacer {
         {
             return Ok(connection.clone());
         }
+        // redis-rs bounds the whole connection (connect, handshake, AUTH, SELECT) by the
+        // connection time-out with tokio's timer itself: no second timer is needed here. The
+        // response time-out bounds each command the connection sends.
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.guard.connect_timeout))
             .set_response_timeout(Some(self.guard.timeout));
-        let connection = tokio::time::timeout(
-            self.guard.connect_timeout,
-            self.client
-                .get_multiplexed_async_connection_with_config(&config),
-        )
-        .await
-        .map_err(|_| Failure::TimedOut)??;
+        let connection = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
         let mut shared = self
             .connection
             .lock()
@@ -115,6 +116,9 @@ impl AsyncRedisPacer {
     pub(crate) async fn eval(&self, mode: Mode, now_us: Option<u64>) -> Result<Reply, Failure> {
         let mut connection = self.connection().await?;
         let invocation = self.guard.decision.invocation(mode, now_us);
+        // Not redundant with the connection's response time-out, which bounds each command: an
+        // invocation may send three (EVALSHA answered NOSCRIPT, SCRIPT LOAD, EVALSHA again),
+        // and this bounds the decision as a whole.
         tokio::time::timeout(
             self.guard.timeout,
             invocation.invoke_async::<Reply>(&mut connection),
@@ -132,24 +136,17 @@ impl AsyncRedisPacer {
             .unwrap_or_else(PoisonError::into_inner) = None;
     }
 
-    /// [`AsyncPacer::reserve`], with the slot's time on Redis's clock when Redis decided.
-    pub(crate) async fn reserve_slot(&self, now: Instant) -> (Duration, Option<u64>) {
-        match self.guard.route(now) {
-            Route::Local => (self.guard.local_reserve(now), None),
-            Route::Redis { probe } => match self.eval(Mode::Reserve, None).await {
-                Ok(reply) => {
-                    self.guard.answered(probe, &reply);
-                    (
-                        Duration::from_micros(reply.wait_us),
-                        Some(reply.now_us + reply.wait_us),
-                    )
-                }
-                Err(failure) => {
+    /// One decision: the guard decides, with the Redis call it may need made here.
+    pub(crate) async fn decide(&self, ask: Ask, now: Instant) -> Outcome {
+        match self.guard.plan(ask, now) {
+            Plan::Done(outcome) => outcome,
+            Plan::Redis(pending) => {
+                let result = self.eval(pending.mode(), None).await;
+                if result.is_err() {
                     self.forget_connection();
-                    self.guard.failed(now, &failure);
-                    (self.guard.local_reserve(now), None)
                 }
-            },
+                self.guard.settle(pending, result)
+            }
         }
     }
 }
@@ -157,23 +154,16 @@ impl AsyncRedisPacer {
 #[async_trait::async_trait]
 impl AsyncPacer for AsyncRedisPacer {
     async fn reserve(&self, now: Instant) -> Duration {
-        self.reserve_slot(now).await.0
+        self.decide(Ask::Reserve, now).await.wait
     }
 
     async fn report(&self, feedback: Feedback, now: Instant) {
-        let Some(mode) = self.guard.mode_for(feedback, now) else {
-            return;
-        };
-        match self.guard.route(now) {
-            Route::Local => self.guard.local_report(feedback, now),
-            Route::Redis { probe } => match self.eval(mode, None).await {
-                Ok(reply) => self.guard.answered(probe, &reply),
-                Err(failure) => {
-                    self.forget_connection();
-                    self.guard.failed(now, &failure);
-                    self.guard.local_report(feedback, now);
-                }
-            },
-        }
+        self.decide(Ask::Report(feedback), now).await;
+    }
+
+    /// As [`RedisPacer`](crate::RedisPacer)'s: `PacerState::hold` on Redis (a read when
+    /// nothing holds); the local fallback's while Redis is away, or when this call to it fails.
+    async fn hold(&self, now: Instant) -> Duration {
+        self.decide(Ask::Hold, now).await.wait
     }
 }

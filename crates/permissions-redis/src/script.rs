@@ -14,15 +14,16 @@ use redis::{FromRedisValue, RedisError, Script, ScriptInvocation, Value};
 /// these magnitudes, so plain arithmetic is the same.
 pub(crate) const SOURCE: &str = r#"
 -- One pacing decision for one application, atomically: permissions_core's PacerState
--- (reserve, throttled, succeeded, idle_at), line for line.
+-- (reserve, throttled, succeeded, hold, idle_at), line for line.
 -- KEYS[1]: the application's hash: t1..tN (each window's theoretical arrival time),
 --          b (no request before this), p (the next 429's penalty; 0: the first one).
 --          Microseconds on Redis's clock.
--- ARGV[1]: 'reserve', 'throttled' or 'answered'.
+-- ARGV[1]: 'reserve', 'throttled', 'answered' or 'hold' (writes only when a 429 holds).
 -- ARGV[2]: '' in production (read Redis's clock with TIME); tests pass a time instead.
 -- ARGV[3], ARGV[4]: the first and the largest penalty.
 -- ARGV[3 + 2i], ARGV[4 + 2i]: window i's interval T and tolerance (B - 1) * T.
--- Returns {wait, penalty active (1) or not (0), now, time to live in ms (0: no key)}.
+-- Returns {wait, penalty active (1) or not (0), now, time to live in ms (0: no key or, for
+-- 'hold' when nothing holds, nothing written)}.
 if redis.replicate_commands then redis.replicate_commands() end
 local key = KEYS[1]
 local mode = ARGV[1]
@@ -66,6 +67,18 @@ local function fit()
     blocked = 0
     penalty = 0
   end
+end
+
+-- PacerState::hold: nothing holds, nothing is written (the common case: a read); a 429 since
+-- the slot was reserved gives it up and reserves a new one, after the block at the steady
+-- rate, so that the callers it held do not all wake together when it ends.
+if mode == 'hold' then
+  if blocked <= now then
+    local active = 0
+    if penalty ~= 0 then active = 1 end
+    return {0, active, now, 0}
+  end
+  mode = 'reserve'
 end
 
 local wait = 0
@@ -131,6 +144,9 @@ pub(crate) enum Mode {
     Throttled,
     /// `PacerState::succeeded`.
     Answered,
+    /// `PacerState::hold`: a read when nothing holds (the common case); when a 429 since holds
+    /// everyone off, the slot that came due is given up and a new one reserved.
+    Hold,
 }
 
 impl Mode {
@@ -139,6 +155,7 @@ impl Mode {
             Mode::Reserve => "reserve",
             Mode::Throttled => "throttled",
             Mode::Answered => "answered",
+            Mode::Hold => "hold",
         }
     }
 }
@@ -146,13 +163,15 @@ impl Mode {
 /// The script's answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Reply {
-    /// How long to wait for the reserved slot (0 for the other modes), microseconds.
+    /// How long to wait for the reserved slot (`Reserve`, and `Hold` when a 429 holds); 0 for
+    /// the other modes. Microseconds.
     pub(crate) wait_us: u64,
     /// Whether a 429 penalty has grown (a success should reset it).
     pub(crate) penalty_active: bool,
     /// Redis's clock when it decided, microseconds since the Unix epoch.
     pub(crate) now_us: u64,
-    /// The key's time to live in milliseconds (0: the key is gone, the state is fresh).
+    /// The key's time to live in milliseconds (0: the key is gone, the state is fresh; or a
+    /// `Hold` that found nothing holding wrote nothing).
     pub(crate) ttl_ms: u64,
 }
 

@@ -11,6 +11,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use redis::Commands;
 
+use crate::guard::Ask;
 use crate::script::Mode;
 use crate::test_server::RedisServer;
 use crate::{AsyncRedisPacer, PacerStatus, RedisPacer, RedisPacerBuilder, RedisPacerError};
@@ -118,6 +119,7 @@ fn compare(
     let windows = config.windows().len();
     for (step, &(mode, advance)) in ops.iter().enumerate() {
         now += advance;
+        let held = state.blocked_until > now;
         let reply = pacer
             .eval(mode, Some(now))
             .map_err(|failure| TestCaseError::fail(format!("step {step}: {failure}")))?;
@@ -135,9 +137,18 @@ fn compare(
                 state.succeeded();
                 prop_assert_eq!(reply.wait_us, 0);
             }
+            Mode::Hold => {
+                let at = state.hold(config, now);
+                prop_assert_eq!(reply.wait_us, at - now, "step {}: hold", step);
+                if !held {
+                    // A read: nothing written (the stored state is compared below).
+                    prop_assert_eq!(reply.ttl_ms, 0, "step {}: hold wrote", step);
+                }
+            }
         }
         prop_assert_eq!(reply.penalty_active, state.penalty != 0, "step {}", step);
-        if mode != Mode::Answered {
+        // Every mode but a success and a hold that found nothing holding writes the state.
+        if matches!(mode, Mode::Reserve | Mode::Throttled) || (mode == Mode::Hold && held) {
             // PEXPIRE's argument: until the state equals a fresh one, in whole ms rounded up.
             let expected = state.idle_at().saturating_sub(now).div_ceil(1_000);
             prop_assert_eq!(reply.ttl_ms, expected, "step {}: ttl", step);
@@ -177,10 +188,14 @@ fn the_script_reserves_as_pacer_state_does() {
         base + 2_000_000,
         &[
             (Mode::Throttled, 0),
+            (Mode::Hold, 250_000),
+            (Mode::Hold, 0),
             (Mode::Reserve, 10),
             (Mode::Throttled, 1_500_000),
+            (Mode::Hold, 1),
             (Mode::Answered, 1),
-            (Mode::Reserve, 5_000_000),
+            (Mode::Hold, 5_000_000),
+            (Mode::Reserve, 0),
         ],
     )
     .unwrap();
@@ -215,6 +230,7 @@ fn arb_ops() -> impl Strategy<Value = Vec<(Mode, u64)>> {
         6 => Just(Mode::Reserve),
         1 => Just(Mode::Throttled),
         2 => Just(Mode::Answered),
+        2 => Just(Mode::Hold),
     ];
     let step = prop_oneof![
         3 => Just(0u64),
@@ -273,8 +289,8 @@ fn two_pacers_on_one_key_never_exceed_the_limits() {
                 (0..100)
                     .map(|_| {
                         pacer
-                            .reserve_slot(Instant::now())
-                            .1
+                            .decide(Ask::Reserve, Instant::now())
+                            .redis_until_us
                             .expect("decided on Redis")
                     })
                     .collect::<Vec<u64>>()
@@ -320,8 +336,8 @@ fn two_async_pacers_on_one_key_never_exceed_the_limits() {
                 tokio::spawn(async move {
                     let mut slots = Vec::new();
                     for _ in 0..40 {
-                        let (_, slot) = pacer.reserve_slot(Instant::now()).await;
-                        slots.push(slot.expect("decided on Redis"));
+                        let slot = pacer.decide(Ask::Reserve, Instant::now()).await;
+                        slots.push(slot.redis_until_us.expect("decided on Redis"));
                     }
                     slots
                 })
@@ -405,6 +421,93 @@ fn async_pacers_share_a_429() {
         AsyncPacer::report(&seen, Feedback::Throttled, Instant::now()).await;
         let wait = AsyncPacer::reserve(&other, Instant::now()).await;
         assert!(wait > Duration::from_millis(500), "{wait:?}");
+        assert!(seen.is_shared() && other.is_shared());
+    });
+}
+
+#[test]
+fn a_429_after_a_slot_was_reserved_holds_the_other_pacers_callers() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let mut connection = server.connection();
+    let url = server.url();
+    // 10/s (one slot every ~102 ms, no burst), and a short first penalty (500 ms, past the
+    // slots booked below), to see the hold end.
+    let config = config("10/s").penalty(Duration::from_millis(500), Duration::from_secs(2));
+    let seen = RedisPacer::new(&url, config.clone(), "held", 2).unwrap();
+    let other = RedisPacer::new(&url, config, "held", 2).unwrap();
+    // Callers of the other process reserve slots ahead and wait for them.
+    assert_eq!(other.reserve(Instant::now()), Duration::ZERO);
+    assert!(other.reserve(Instant::now()) > Duration::ZERO);
+    // When nothing holds, a hold is a read: zero, and nothing written.
+    let state: HashMap<String, String> = connection.hgetall(other.key()).unwrap();
+    assert_eq!(
+        other.hold(Instant::now()),
+        Duration::ZERO,
+        "nothing holds yet"
+    );
+    let unchanged: HashMap<String, String> = connection.hgetall(other.key()).unwrap();
+    assert_eq!(
+        unchanged, state,
+        "a hold that finds nothing holding writes nothing"
+    );
+    // Meanwhile the first process sees a 429: when their slots come due, the callers are held
+    // past the block (500 ms), and spaced at the steady rate (~102 ms) rather than all woken
+    // together when it ends.
+    seen.report(Feedback::Throttled, Instant::now());
+    let first = other.hold(Instant::now());
+    let second = other.hold(Instant::now());
+    assert!(
+        first > Duration::from_millis(300) && first <= Duration::from_millis(500),
+        "{first:?}"
+    );
+    assert!(
+        second >= first + Duration::from_millis(90),
+        "{first:?} then {second:?}"
+    );
+    // Once the penalty has passed, nothing holds.
+    std::thread::sleep(first + Duration::from_millis(20));
+    assert_eq!(other.hold(Instant::now()), Duration::ZERO);
+    // All on Redis: the other's local fallback never heard of the 429.
+    assert!(seen.is_shared() && other.is_shared());
+    assert_eq!(other.status().fallbacks, 0);
+}
+
+#[test]
+fn async_pacers_hold_a_waiting_caller_after_a_429() {
+    use permissions_core::transport::AsyncPacer;
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let url = server.url();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = config("10/s").penalty(Duration::from_millis(200), Duration::from_millis(800));
+        let seen = AsyncRedisPacer::new(&url, config.clone(), "held", 2).unwrap();
+        let other = AsyncRedisPacer::new(&url, config, "held", 2).unwrap();
+        assert_eq!(
+            AsyncPacer::reserve(&other, Instant::now()).await,
+            Duration::ZERO
+        );
+        assert_eq!(
+            AsyncPacer::hold(&other, Instant::now()).await,
+            Duration::ZERO
+        );
+        AsyncPacer::report(&seen, Feedback::Throttled, Instant::now()).await;
+        let hold = AsyncPacer::hold(&other, Instant::now()).await;
+        assert!(
+            hold > Duration::ZERO && hold <= Duration::from_millis(200),
+            "{hold:?}"
+        );
+        tokio::time::sleep(hold + Duration::from_millis(20)).await;
+        assert_eq!(
+            AsyncPacer::hold(&other, Instant::now()).await,
+            Duration::ZERO
+        );
         assert!(seen.is_shared() && other.is_shared());
     });
 }
@@ -517,6 +620,96 @@ fn without_redis_decisions_are_local_at_the_divided_limits() {
 }
 
 #[test]
+fn hold_falls_back_to_the_local_penalty_and_probes_redis_again() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let counter = Counter::default();
+    let _guard = tracing::subscriber::set_default(counter.clone());
+    let probe = Duration::from_millis(200);
+    let pacer = RedisPacerBuilder::new(&server.url(), config("50/s"), "hold-outage")
+        .timeout(Duration::from_millis(50))
+        .connect_timeout(Duration::from_millis(100))
+        .probe_interval(probe)
+        .fleet_size(2)
+        .build()
+        .unwrap();
+    assert_eq!(pacer.hold(Instant::now()), Duration::ZERO);
+    assert!(pacer.is_shared());
+
+    // Killed: the hold's Redis call fails, the local fallback answers (nothing holds there).
+    server.stop();
+    let now = Instant::now();
+    assert_eq!(pacer.hold(now), Duration::ZERO);
+    assert!(!pacer.is_shared());
+    // A 429 meanwhile goes to the fallback, whose hold answers: past its penalty (1 s).
+    pacer.report(Feedback::Throttled, now);
+    assert_eq!(pacer.hold(now), Duration::from_secs(1));
+    // Past the probe interval the hold probes Redis, fails, and answers locally still: the
+    // next slot after the block, one interval of the fallback's 25/s (40.801 ms) later.
+    let later = now + probe + Duration::from_millis(10);
+    assert_eq!(
+        pacer.hold(later),
+        Duration::from_micros(1_040_801 - 210_000)
+    );
+    assert_eq!((pacer.status().fallbacks, counter.warnings()), (1, 1));
+
+    // Back: the next probe is a hold, answered by Redis (which saw no 429), not the fallback.
+    server.restart();
+    let back = later + probe + Duration::from_millis(10);
+    assert_eq!(pacer.hold(back), Duration::ZERO);
+    assert_eq!(
+        pacer.status(),
+        PacerStatus {
+            shared: true,
+            fallbacks: 1,
+            recoveries: 1
+        }
+    );
+    assert_eq!(counter.infos(), 1);
+}
+
+#[test]
+fn a_probe_interval_past_the_clock_keeps_decisions_local_for_good() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let pacer = RedisPacerBuilder::new(&server.url(), config("50/s"), "never")
+        .timeout(Duration::from_millis(50))
+        .connect_timeout(Duration::from_millis(100))
+        .probe_interval(Duration::MAX)
+        .fleet_size(2)
+        .build()
+        .unwrap();
+    assert!(
+        pacer
+            .decide(Ask::Reserve, Instant::now())
+            .redis_until_us
+            .is_some()
+    );
+    server.stop();
+    // Opening the breaker must not add Duration::MAX to the clock (it used to panic).
+    let now = Instant::now();
+    assert_eq!(pacer.reserve(now), Duration::ZERO);
+    assert!(!pacer.is_shared());
+    // The fallback's limits: 50/s for a fleet of 2, 25/s.
+    assert_eq!(pacer.reserve(now), Duration::from_micros(40_801));
+    // Redis is back, but no probe is ever due: a century later, decisions are still local.
+    server.restart();
+    let century = now + Duration::from_secs(100 * 365 * 24 * 3600);
+    assert_eq!(pacer.decide(Ask::Reserve, century).redis_until_us, None);
+    assert_eq!(pacer.hold(century), Duration::ZERO);
+    assert_eq!(
+        pacer.status(),
+        PacerStatus {
+            shared: false,
+            fallbacks: 1,
+            recoveries: 0
+        }
+    );
+}
+
+#[test]
 fn redis_frozen_then_killed_then_back() {
     let Some(mut server) = RedisServer::start() else {
         return;
@@ -533,7 +726,7 @@ fn redis_frozen_then_killed_then_back() {
         .unwrap();
     let decide = |pacer: &RedisPacer| {
         let started = Instant::now();
-        let slot = pacer.reserve_slot(Instant::now()).1;
+        let slot = pacer.decide(Ask::Reserve, Instant::now()).redis_until_us;
         assert!(started.elapsed() < NO_HANG, "a decision hung");
         slot
     };
@@ -602,7 +795,10 @@ fn async_redis_frozen_then_back() {
             .unwrap();
         let decide = async |pacer: &AsyncRedisPacer| {
             let started = Instant::now();
-            let slot = pacer.reserve_slot(Instant::now()).await.1;
+            let slot = pacer
+                .decide(Ask::Reserve, Instant::now())
+                .await
+                .redis_until_us;
             assert!(started.elapsed() < NO_HANG, "a decision hung");
             slot
         };
