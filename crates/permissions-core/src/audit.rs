@@ -268,7 +268,7 @@ impl AccountAudit {
                     id: &self.id,
                     error: ErrorBody {
                         kind: error.kind(),
-                        message: error.to_string(),
+                        message: error.detailed(),
                         status: error.status().map(|s| s.as_u16()),
                     },
                 })

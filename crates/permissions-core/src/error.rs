@@ -1013,6 +1013,36 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// The one-line message followed by its causes, as far as they say more: `could not
+    /// connect: Connection refused (os error 111)` where `Display` says `could not connect`.
+    /// What a log line or a report needs; the causes hold no URL, header value or body (the
+    /// transport contract), and at most four are followed.
+    ///
+    /// ```
+    /// use permissions_core::error::CallError;
+    /// use permissions_core::transport::{TransportError, TransportErrorKind};
+    ///
+    /// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    /// let error = CallError::Connect(TransportError::from_io(&refused));
+    /// assert_eq!(error.to_string(), "could not connect");
+    /// assert!(error.detailed().starts_with("could not connect: "));
+    /// assert_eq!(CallError::Timeout.detailed(), CallError::Timeout.to_string());
+    /// ```
+    pub fn detailed(&self) -> String {
+        let mut message = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        for _ in 0..4 {
+            let Some(error) = cause else { break };
+            let text = error.to_string();
+            if !text.is_empty() && !message.ends_with(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            cause = error.source();
+        }
+        message
+    }
+
     /// A stable, machine-readable name for the kind of failure: `invalid_input`; for API
     /// errors [`ApiError::kind`] (`bad_request`, `unauthorized`, `payment_required`,
     /// `forbidden`, `not_found`, `unprocessable`, `locked`, `rate_limited`, `server`,
