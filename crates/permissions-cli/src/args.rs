@@ -133,19 +133,16 @@ pub(crate) struct Global {
     pub(crate) fleet_size: u32,
 }
 
-/// `--rate-limit`: the spec as given, and the pacing it means (`None` for `off`).
+/// `--rate-limit`: the pacing it means (`None` for `off`). `serve-fake` enforces the same
+/// limits, so one grammar (`PacingConfig::parse`) applies to every command.
 #[derive(Debug, Clone)]
 pub(crate) struct RateLimitSpec {
-    pub(crate) text: String,
     pub(crate) pacing: Option<permissions_ureq::PacingConfig>,
 }
 
 fn parse_rate_limit(value: &str) -> Result<RateLimitSpec, String> {
     let pacing = permissions_ureq::PacingConfig::parse(value).map_err(|e| e.to_string())?;
-    Ok(RateLimitSpec {
-        text: value.trim().to_owned(),
-        pacing,
-    })
+    Ok(RateLimitSpec { pacing })
 }
 
 /// The shortest timeout accepted: anything shorter would round to no time at all.
@@ -342,6 +339,10 @@ pub(crate) struct RevokeArgs {
     pub(crate) sub: Option<String>,
 }
 
+/// The most `--accounts` `serve-fake` makes: the local Cronofy holds them all in memory, about
+/// 3 KB each (3 GB for the most).
+const MAX_ACCOUNTS: u64 = 1_000_000;
+
 /// `serve-fake`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeFakeArgs {
@@ -351,9 +352,14 @@ pub(crate) struct ServeFakeArgs {
     /// Also start the admin listener (fault injection over HTTP); adds `admin_url` to the first line.
     #[arg(long)]
     pub(crate) admin: bool,
-    /// Create this many extra accounts (two to five calendars each, mixed) for bulk tools;
-    /// needs `--accounts-out`.
-    #[arg(long, value_name = "N", requires = "accounts_out")]
+    /// Create this many extra accounts (two to five calendars each, mixed) for bulk tools,
+    /// from 1 to 1000000 (about 3 KB of memory each); needs `--accounts-out`.
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "accounts_out",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_ACCOUNTS)
+    )]
     pub(crate) accounts: Option<usize>,
     /// How many of the `--accounts` are Enterprise Connect accounts (granted at once).
     #[arg(long, value_name = "M", requires = "accounts", default_value_t = 0)]

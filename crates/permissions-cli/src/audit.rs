@@ -18,11 +18,10 @@ use permissions_core::audit::{
 };
 use permissions_core::transport::{HttpRequest, SyncTransport};
 use permissions_ureq::UreqTransport;
-use serde::Serialize;
 
 use crate::Exit;
 use crate::args::{AuditArgs, Global};
-use crate::commands::{Outcome, client_builder, hosts};
+use crate::commands::{Outcome, client_builder, connect_timeout, hosts};
 use crate::report::{CliError, Output, exit_for_kind};
 
 /// `audit`.
@@ -72,10 +71,6 @@ pub(crate) fn audit(global: &Global, args: &AuditArgs, output: &mut Output<'_>) 
     );
     signal_hook::low_level::unregister(signal);
     result
-}
-
-fn connect_timeout(global: &Global) -> Duration {
-    global.timeout.min(Duration::from_secs(10))
 }
 
 /// Reads every line of `input` and checks it; any problem is invalid input (exit 2), and the
@@ -166,39 +161,6 @@ impl Tally {
     }
 }
 
-/// `{"id":…,"error":{"kind":…,"message":…,"status":N}}`: the CLI's error kinds and messages.
-#[derive(Debug, Serialize)]
-struct FailedLine<'a> {
-    id: &'a str,
-    error: FailedBody<'a>,
-}
-
-#[derive(Debug, Serialize)]
-struct FailedBody<'a> {
-    kind: &'a str,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<u16>,
-}
-
-fn line_of(account: &AccountAudit) -> String {
-    match &account.result {
-        Ok(_) => account.to_json_line(),
-        Err(error) => {
-            let error = CliError::client("audit", error);
-            serde_json::to_string(&FailedLine {
-                id: &account.id,
-                error: FailedBody {
-                    kind: error.kind,
-                    message: &error.message,
-                    status: error.status,
-                },
-            })
-            .unwrap_or_default()
-        }
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 fn run(
     client: &permissions_ureq::Client,
@@ -221,7 +183,8 @@ fn run(
     let results = permissions_ureq::audit(client, plan, taken, usize::from(args.concurrency));
     for account in results {
         tally.add(&account);
-        let mut line = line_of(&account);
+        // The core's line, the one `--resume` (`AuditPlan::completed_id`) reads back.
+        let mut line = account.to_json_line();
         line.push('\n');
         if let Err(e) = output
             .out

@@ -58,6 +58,12 @@ pub(crate) fn client(global: &Global, hosts: Hosts) -> Result<Client, CliError> 
         .map_err(|e| CliError::client("starting the HTTP client", &e))
 }
 
+/// The most a connection may take to open: the `--timeout`, up to 10 s. Every command's
+/// transport uses it (`audit` and `demo` build their own).
+pub(crate) fn connect_timeout(global: &Global) -> Duration {
+    global.timeout.min(Duration::from_secs(10))
+}
+
 /// The builder [`client`] builds: `audit` adds a transport that counts 429s before building.
 pub(crate) fn client_builder(
     global: &Global,
@@ -66,7 +72,7 @@ pub(crate) fn client_builder(
     let mut builder = Client::builder()
         .hosts(hosts)
         .timeout(global.timeout)
-        .connect_timeout(global.timeout.min(Duration::from_secs(10)))
+        .connect_timeout(connect_timeout(global))
         .user_agent(user_agent());
     let limits = match &global.rate_limit {
         Some(spec) => spec.pacing.clone(),
@@ -723,6 +729,25 @@ mod tests {
         argv.extend_from_slice(args);
         argv.push("calendars");
         crate::args::Cli::try_parse_from(argv).unwrap().global
+    }
+
+    /// One rule for every command (`audit`, `demo` and the one-step commands): connecting
+    /// may take the whole `--timeout`, up to 10 s.
+    #[test]
+    fn connect_timeout_is_the_timeout_up_to_ten_seconds() {
+        assert_eq!(connect_timeout(&global(&[])), Duration::from_secs(10));
+        assert_eq!(
+            connect_timeout(&global(&["--timeout", "2.5"])),
+            Duration::from_millis(2500)
+        );
+        assert_eq!(
+            connect_timeout(&global(&["--timeout", "10"])),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            connect_timeout(&global(&["--timeout", "86400"])),
+            Duration::from_secs(10)
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ use url::Url;
 
 use crate::Exit;
 use crate::args::{DemoArgs, Global};
-use crate::commands::{Outcome, calendar_table, user_agent};
+use crate::commands::{Outcome, calendar_table, connect_timeout, user_agent};
 use crate::redact::{self, REDACTED};
 use crate::report::CliError;
 
@@ -376,7 +376,7 @@ pub(crate) fn run(
     };
     let hosts = Hosts::custom(base(fake.api_url())?, base(fake.app_url())?);
     let log: ExchangeLog = Arc::default();
-    let transport = UreqTransport::new(global.timeout.min(Duration::from_secs(10)), global.timeout);
+    let transport = UreqTransport::new(connect_timeout(global), global.timeout);
     let client = Client::builder()
         .hosts(hosts.clone())
         .user_agent(user_agent())

@@ -98,23 +98,9 @@ impl CliError {
     /// A failure from the HTTP client, prefixed with what was being done.
     pub(crate) fn client(context: &str, err: &permissions_ureq::Error) -> Self {
         let kind = err.kind();
-        let mut message = format!("{context}: {err}");
-        // The sources say why a connection failed ("connection refused"); the transport
+        // The causes say why a connection failed ("connection refused"); the transport
         // contract keeps URLs, headers and bodies out of them.
-        let mut source = std::error::Error::source(err);
-        let mut depth = 0;
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !text.is_empty() && !message.ends_with(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
-            }
-            source = cause.source();
-            depth += 1;
-            if depth >= 4 {
-                break;
-            }
-        }
+        let message = format!("{context}: {}", err.detailed());
         let fields = match err {
             permissions_ureq::Error::Api(ApiError::Unprocessable { errors }) => {
                 Some(errors.clone())

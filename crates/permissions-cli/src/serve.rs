@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use permissions_fake::{FakeConfig, FakeCronofy, LoggedRequest, ManyAccounts, RateLimit};
+use permissions_ureq::PacingConfig;
 use serde::Serialize;
 
 use crate::Exit;
@@ -48,12 +49,20 @@ pub(crate) fn ready_line(fake: &FakeCronofy) -> ReadyLine<'_> {
     }
 }
 
-fn show_limits(limits: &[RateLimit]) -> String {
-    limits
+/// The limits of `--rate-limit` as the local Cronofy enforces them: the same counts and
+/// windows (whole milliseconds, as `PacingConfig` checked them).
+fn fake_limits(pacing: &PacingConfig) -> Result<Vec<RateLimit>, CliError> {
+    pacing
+        .limits()
         .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+        .map(|limit| {
+            RateLimit::new(limit.requests, limit.per).map_err(|e| {
+                CliError::invalid(format!(
+                    "--rate-limit: the local Cronofy cannot enforce it: {e}"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// One line per request served: host, method, path, the query with secret values redacted,
@@ -103,9 +112,10 @@ fn write_accounts(args: &ServeFakeArgs, fake: &FakeCronofy) -> Result<Option<usi
     let spec = ManyAccounts::new(count)
         .enterprise(args.enterprise_accounts)
         .seed(args.accounts_seed);
+    // `serve` has checked `--enterprise-accounts` against `--accounts` already.
     let accounts = fake
         .add_accounts(spec)
-        .map_err(|e| CliError::invalid(format!("serve-fake: --enterprise-accounts: {e}")))?;
+        .map_err(|e| CliError::invalid(format!("serve-fake: --accounts: {e}")))?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -126,17 +136,12 @@ pub(crate) fn serve(
     rate_limit: Option<&RateLimitSpec>,
     output: &mut Output<'_>,
 ) -> Outcome {
-    // `--rate-limit` is the limit the local Cronofy enforces here (`off`: none).
-    let limits = match rate_limit.filter(|spec| spec.pacing.is_some()) {
-        Some(spec) => Some(
-            permissions_fake::parse_rate_limits(&spec.text).map_err(|e| {
-                CliError::invalid(format!(
-                    "--rate-limit: the local Cronofy cannot enforce it: {e}"
-                ))
-            })?,
-        ),
-        None => None,
-    };
+    // `--rate-limit` is the limit the local Cronofy enforces here (`off`: none), as clap read
+    // it: the grammar every command paces to.
+    let pacing = rate_limit.and_then(|spec| spec.pacing.as_ref());
+    let limits = pacing.map(fake_limits).transpose()?;
+    // Checked here, before the local Cronofy starts (`add_accounts` would refuse it too, but
+    // only once it is running).
     if args
         .accounts
         .is_some_and(|count| args.enterprise_accounts > count)
@@ -173,7 +178,7 @@ pub(crate) fn serve(
     })?;
     let accounts = write_accounts(args, &fake)?;
     let mut ready = ready_line(&fake);
-    ready.rate_limit = limits.as_deref().map(show_limits);
+    ready.rate_limit = pacing.map(ToString::to_string);
     ready.accounts = accounts;
     output
         .json(&ready)

@@ -365,6 +365,11 @@ fn one_account_failing_does_not_stop_the_others() {
     let failed = &lines[3];
     assert_eq!(failed["error"]["kind"], "unauthorized", "{failed}");
     assert_eq!(failed["error"]["status"], 401, "{failed}");
+    assert_eq!(
+        failed["error"]["message"],
+        "unauthorized (401): the credentials were not recognized; refresh the access token and retry",
+        "the core's message, without the CLI's `audit:` context"
+    );
     assert!(
         lines
             .iter()
@@ -386,6 +391,16 @@ fn one_account_failing_does_not_stop_the_others() {
         "{}",
         run.stdout
     );
+    // Each line is the core's `AccountAudit::to_json_line` (the line `--resume` reads back),
+    // its message the error with its cause (`CallError::detailed`).
+    for (line, id) in run.lines().iter().zip(["acct-000001", "acct-000002"]) {
+        assert_eq!(line["id"], id);
+        let message = line["error"]["message"].as_str().expect("a message");
+        assert!(
+            message.starts_with("could not connect: Connection refused"),
+            "{message}"
+        );
+    }
 }
 
 #[test]

@@ -140,6 +140,32 @@ fn rate_limit_answers_429_with_an_empty_body_and_lines_carry_the_status() {
     }
 }
 
+/// `serve-fake` reads `--rate-limit` (and `CRONOFY_RATE_LIMIT`) with the grammar every other
+/// command paces to: `ms` windows and any case are accepted, and enforced.
+#[test]
+fn rate_limit_takes_the_pacing_grammar_ms_windows_and_any_case() {
+    for (spec, shown) in [
+        ("5/500ms", "5/500ms"),
+        ("50/s,500/MIN", "50/s,500/min"),
+        (" 7 / 1500MS ", "7/1500ms"),
+    ] {
+        let served = Served::start(command(), &["--rate-limit", spec]);
+        let ready = next_json(&served);
+        assert_eq!(ready["rate_limit"], shown, "{spec}");
+    }
+
+    // From the environment, and enforced: two calls in 90 s, then 429.
+    let mut from_env = command();
+    from_env.env("CRONOFY_RATE_LIMIT", "2/90000ms, 500/MIN");
+    let served = Served::start(from_env, &[]);
+    let ready = next_json(&served);
+    assert_eq!(ready["rate_limit"], "2/90s,500/min");
+    let api = ready["api_url"].as_str().unwrap();
+    let token = ready["access_token"].as_str().unwrap();
+    let statuses: Vec<u16> = (0..3).map(|_| calendars(api, token).0).collect();
+    assert_eq!(statuses, [200, 200, 429]);
+}
+
 #[test]
 fn accounts_are_written_as_audit_input_and_work_against_the_fake() {
     let out = TempPath::new("accounts");
@@ -251,9 +277,30 @@ fn bad_flags_exit_2_and_start_nothing() {
         out.as_str(),
     ]);
     assert_eq!(code, 2, "{stdout} {err}");
-    assert!(err.contains("--enterprise-accounts"), "{err}");
+    assert!(
+        err.contains("--enterprise-accounts 6 is more than --accounts 5"),
+        "{err}"
+    );
     assert!(stdout.is_empty(), "{stdout}");
     assert!(!out.0.exists());
+}
+
+/// `--accounts` is bounded: a count the local Cronofy cannot hold in memory is invalid input
+/// (exit 2), refused before anything starts or any file is written.
+#[test]
+fn accounts_out_of_range_exit_2_and_start_nothing() {
+    let out = TempPath::new("too-many");
+    for count in ["18446744073709551615", "1000001", "0"] {
+        let (code, stdout, err) =
+            run_failing(&["--accounts", count, "--accounts-out", out.as_str()]);
+        assert_eq!(code, 2, "--accounts {count}: {stdout} {err}");
+        assert!(
+            err.contains("--accounts") && err.contains("1..=1000000"),
+            "--accounts {count}: {err}"
+        );
+        assert!(stdout.is_empty(), "{stdout}");
+        assert!(!out.0.exists(), "--accounts {count}");
+    }
 }
 
 #[test]
