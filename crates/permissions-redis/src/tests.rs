@@ -627,11 +627,7 @@ fn hold_falls_back_to_the_local_penalty_and_probes_redis_again() {
     let counter = Counter::default();
     let _guard = tracing::subscriber::set_default(counter.clone());
     let probe = Duration::from_millis(200);
-    let pacer = RedisPacerBuilder::new(&server.url(), config("50/s"), "hold-outage")
-        .timeout(Duration::from_millis(50))
-        .connect_timeout(Duration::from_millis(100))
-        .probe_interval(probe)
-        .fleet_size(2)
+    let pacer = outage_builder(&server.url(), "50/s", "hold-outage", probe)
         .build()
         .unwrap();
     assert_eq!(pacer.hold(Instant::now()), Duration::ZERO);
@@ -674,11 +670,7 @@ fn a_probe_interval_past_the_clock_keeps_decisions_local_for_good() {
     let Some(mut server) = RedisServer::start() else {
         return;
     };
-    let pacer = RedisPacerBuilder::new(&server.url(), config("50/s"), "never")
-        .timeout(Duration::from_millis(50))
-        .connect_timeout(Duration::from_millis(100))
-        .probe_interval(Duration::MAX)
-        .fleet_size(2)
+    let pacer = outage_builder(&server.url(), "50/s", "never", Duration::MAX)
         .build()
         .unwrap();
     assert!(
@@ -717,11 +709,7 @@ fn redis_frozen_then_killed_then_back() {
     let counter = Counter::default();
     let _guard = tracing::subscriber::set_default(counter.clone());
     let probe = Duration::from_millis(300);
-    let pacer = RedisPacerBuilder::new(&server.url(), config("1000/s"), "outage")
-        .timeout(Duration::from_millis(50))
-        .connect_timeout(Duration::from_millis(100))
-        .probe_interval(probe)
-        .fleet_size(2)
+    let pacer = outage_builder(&server.url(), "1000/s", "outage", probe)
         .build()
         .unwrap();
     let decide = |pacer: &RedisPacer| {
@@ -786,11 +774,7 @@ fn async_redis_frozen_then_back() {
         .unwrap();
     let probe = Duration::from_millis(300);
     runtime.block_on(async {
-        let pacer = RedisPacerBuilder::new(&server.url(), config("1000/s"), "outage")
-            .timeout(Duration::from_millis(50))
-            .connect_timeout(Duration::from_millis(100))
-            .probe_interval(probe)
-            .fleet_size(2)
+        let pacer = outage_builder(&server.url(), "1000/s", "outage", probe)
             .build_async()
             .unwrap();
         let decide = async |pacer: &AsyncRedisPacer| {
@@ -880,4 +864,14 @@ fn bad_settings_are_refused_without_showing_the_url() {
     let pacer =
         AsyncRedisPacer::new("redis://user:hunter2@127.0.0.1:6390", config(), "id", 3).unwrap();
     assert!(!format!("{pacer:?}").contains("hunter2"));
+}
+
+/// A pacer's builder for the outage tests: short time-outs (50 ms per decision, 100 ms to
+/// connect), a fleet of two, probing Redis again every `probe`.
+fn outage_builder(url: &str, spec: &str, key: &str, probe: Duration) -> RedisPacerBuilder {
+    RedisPacerBuilder::new(url, config(spec), key)
+        .timeout(Duration::from_millis(50))
+        .connect_timeout(Duration::from_millis(100))
+        .probe_interval(probe)
+        .fleet_size(2)
 }
